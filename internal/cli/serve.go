@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/maintpage/maintpage/internal/config"
+	"github.com/maintpage/maintpage/internal/metrics"
+	"github.com/maintpage/maintpage/internal/respond"
+	"github.com/maintpage/maintpage/internal/server"
+)
+
+// listening lets tests learn the address when they serve on port 0.
+var listening func(net.Addr)
+
+// configFlags adds --config and one flag per setting, and returns a function that loads the
+// configuration from the file, the environment and the flags the user set.
+func configFlags(e *env, fs *pflag.FlagSet) func() (*config.Config, error) {
+	file := fs.StringP("config", "c", "", "YAML configuration file (env MAINTPAGE_CONFIG)")
+	for _, o := range config.Options() {
+		help := o.Help + " (env " + o.Env
+		if o.Default != "" {
+			help += ", default " + o.Default
+		}
+		help += ")"
+		fs.String(o.Flag, "", help)
+		if o.Default == "false" {
+			fs.Lookup(o.Flag).NoOptDefVal = "true"
+		}
+	}
+	return func() (*config.Config, error) {
+		set := map[string]string{}
+		for _, o := range config.Options() {
+			if f := fs.Lookup(o.Flag); f != nil && f.Changed {
+				set[o.Key] = f.Value.String()
+			}
+		}
+		path := *file
+		if path == "" {
+			path = e.getenv("MAINTPAGE_CONFIG")
+		}
+		return config.Load(path, e.getenv, set)
+	}
+}
+
+func newServeCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Answer every request with the maintenance response",
+		Long: `serve answers every request, any path and any method, with the maintenance response: 503 with
+Retry-After and Cache-Control: no-store, HTML, problem JSON or text as the client's Accept asks. The
+reserved prefix (default /_maintenance/) answers health, status and assets. Send SIGHUP or change the
+configuration file to reload it; an invalid one is logged and the old one keeps serving.
+
+Settings come from flags, then environment variables, then the --config file, then defaults.`,
+		Args: cobra.NoArgs,
+	}
+	load := configFlags(e, cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := load()
+		if err != nil {
+			return usageErr(err)
+		}
+		ctx := cmd.Context()
+		appLog, reqLog, flush := loggers(ctx, cfg, e.stdout, e.stderr)
+		defer flush()
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m := metrics.New(reg)
+		build := func(c *config.Config) (http.Handler, error) {
+			return respond.New(respond.Options{Config: c, Metrics: m, Gatherer: reg})
+		}
+		h, err := build(cfg)
+		if err != nil {
+			return usageErr(fmt.Errorf("invalid configuration: %w", err))
+		}
+		err = server.Run(ctx, server.Options{
+			Config:     cfg,
+			Handler:    h,
+			Build:      build,
+			Reload:     load,
+			Log:        appLog,
+			RequestLog: reqLog,
+			Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			Listening:  listening,
+		})
+		if err != nil {
+			return err
+		}
+		appLog.Info("stopped")
+		return nil
+	}
+	return cmd
+}
+
+// loggers builds the process log (stderr) and the request log (stdout, buffered; nil when off).
+func loggers(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) (app, req *slog.Logger, flush func()) {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel)) //nolint:errcheck // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	newHandler := func(w io.Writer) slog.Handler {
+		if cfg.LogFormat == "json" {
+			return slog.NewJSONHandler(w, opts)
+		}
+		return slog.NewTextHandler(w, opts)
+	}
+	app = slog.New(newHandler(stderr))
+	if cfg.LogFormat == "off" {
+		return app, nil, func() {}
+	}
+	lw := server.NewLogWriter(ctx, stdout)
+	return app, slog.New(newHandler(lw)), lw.Flush
+}
+
+func newCheckCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Validate the configuration and print every problem",
+		Long: `check loads the configuration exactly as serve would (file, environment, flags), renders every
+template once, and prints every problem with where it came from and how to fix it. It exits 0 when
+the configuration is valid and 2 when it is not.`,
+		Args: cobra.NoArgs,
+	}
+	load := configFlags(e, cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := load()
+		if err != nil {
+			return usageErr(err)
+		}
+		if _, err := respond.New(respond.Options{Config: cfg}); err != nil {
+			return usageErr(fmt.Errorf("invalid configuration: %w", err))
+		}
+		src := cfg.File
+		if src == "" {
+			src = "defaults and environment"
+		}
+		fmt.Fprintf(e.stdout, "configuration OK (%s): listen %s, %d rule(s), reserved prefix %s\n",
+			src, cfg.Addr(), len(cfg.Rules), strings.TrimSuffix(cfg.ReservedPrefix, "/")+"/")
+		return nil
+	}
+	return cmd
+}

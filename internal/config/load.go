@@ -1,0 +1,431 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/maintpage/maintpage/internal/negotiate"
+)
+
+// Load builds a Config from the defaults, then the YAML file (if file is not empty), then the
+// environment, then flags (YAML key → value, only those the user set). It returns *Error listing
+// every problem found, each with its source.
+func Load(file string, getenv func(string) string, flags map[string]string) (*Config, error) {
+	c := &Config{File: file}
+	var ps problems
+	for _, o := range options {
+		if o.Default != "" {
+			if err := o.set(c, o.Default); err != nil {
+				panic(fmt.Sprintf("config: default of %s: %v", o.Key, err)) // a bug, caught by tests
+			}
+		}
+	}
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			ps.add("", "", "cannot read the configuration file: %v", err)
+		} else {
+			parseYAML(c, file, data, &ps)
+		}
+	}
+	if getenv != nil {
+		for _, o := range options {
+			if v := getenv(o.Env); v != "" {
+				if err := o.set(c, v); err != nil {
+					ps.add("env "+o.Env, "", "invalid value %q: %v", display(&o, v), err)
+				}
+			}
+		}
+	}
+	keys := make([]string, 0, len(flags))
+	for k := range flags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		o, ok := optionByKey(k)
+		if !ok {
+			ps.add("", k, "not a setting") // a bug in the CLI's wiring
+			continue
+		}
+		if err := o.set(c, flags[k]); err != nil {
+			ps.add("flag --"+o.Flag, "", "invalid value %q: %v", display(o, flags[k]), err)
+		}
+	}
+	validate(c, &ps)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func display(o *Option, v string) string {
+	if o.Secret {
+		return "(secret)"
+	}
+	return v
+}
+
+func parseYAML(c *Config, file string, data []byte, ps *problems) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return // an empty file is an empty configuration
+		}
+		ps.add(file, "", "not valid YAML: %v", err)
+		return
+	}
+	if len(doc.Content) == 0 {
+		return
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		ps.add(at(file, root), "", "the file must be a mapping of settings (key: value)")
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		src := at(file, k)
+		if seen[k.Value] {
+			ps.add(src, k.Value, "set twice; keep one")
+			continue
+		}
+		seen[k.Value] = true
+		switch k.Value {
+		case "rules":
+			c.Rules = parseRules(file, v, ps)
+			continue
+		case "languages":
+			c.Languages = parseLanguages(file, v, ps)
+			continue
+		}
+		o, ok := optionByKey(k.Value)
+		if !ok {
+			ps.add(src, k.Value, "unknown setting%s", suggest(k.Value, topKeys()))
+			continue
+		}
+		val, ok := scalarValue(v, o.List)
+		if !ok {
+			ps.add(at(file, v), o.Key, "must be a single value%s", map[bool]string{true: " or a list of values", false: ""}[o.List])
+			continue
+		}
+		if err := o.set(c, val); err != nil {
+			ps.add(at(file, v), o.Key, "invalid value %q: %v", display(o, val), err)
+		}
+	}
+}
+
+func at(file string, n *yaml.Node) string { return file + ":" + strconv.Itoa(n.Line) }
+
+func scalarValue(n *yaml.Node, list bool) (string, bool) {
+	switch {
+	case n.Kind == yaml.ScalarNode:
+		return n.Value, true
+	case n.Kind == yaml.SequenceNode && list:
+		vals := make([]string, 0, len(n.Content))
+		for _, e := range n.Content {
+			if e.Kind != yaml.ScalarNode {
+				return "", false
+			}
+			vals = append(vals, e.Value)
+		}
+		return strings.Join(vals, ","), true
+	}
+	return "", false
+}
+
+func topKeys() []string {
+	keys := []string{"rules", "languages"}
+	for _, o := range options {
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
+
+var ruleKeys = []string{"name", "match", "status", "format", "body", "headers"}
+var matchKeys = []string{"path", "path_prefix", "path_glob", "methods", "hosts"}
+
+func parseRules(file string, n *yaml.Node, ps *problems) []Rule {
+	if n.Kind != yaml.SequenceNode {
+		ps.add(at(file, n), "rules", "must be a list of rules (each starting with \"- \")")
+		return nil
+	}
+	var rules []Rule
+	for i, rn := range n.Content {
+		r := Rule{Source: at(file, rn), Name: "rule " + strconv.Itoa(i+1)}
+		if rn.Kind != yaml.MappingNode {
+			ps.add(r.Source, "rules", "each rule must be a mapping with match, status, format, body, headers")
+			continue
+		}
+		eachPair(file, rn, "rules", ruleKeys, ps, func(k string, v *yaml.Node) {
+			src := at(file, v)
+			switch k {
+			case "name":
+				r.Name = v.Value
+			case "status":
+				s, err := strconv.Atoi(v.Value)
+				if err != nil || s < 200 || s > 599 {
+					ps.add(src, "status", "invalid value %q: use an HTTP status from 200 to 599, such as 503", v.Value)
+				}
+				r.Status = s
+			case "format":
+				if v.Value == "negotiated" || v.Value == "" {
+					break
+				}
+				if _, ok := negotiate.ParseFormat(v.Value); !ok {
+					ps.add(src, "format", "invalid value %q: use html, json, problem+json, text or negotiated", v.Value)
+				}
+				r.Format = strings.ToLower(v.Value)
+			case "body":
+				r.Body = v.Value
+			case "headers":
+				r.Headers = parseHeaders(file, v, ps)
+			case "match":
+				r.Match = parseMatch(file, v, ps)
+			}
+		})
+		if r.Status == 0 {
+			r.Status = http.StatusServiceUnavailable
+		}
+		rules = append(rules, r)
+	}
+	return rules
+}
+
+func parseMatch(file string, n *yaml.Node, ps *problems) Match {
+	var m Match
+	if n.Kind != yaml.MappingNode {
+		ps.add(at(file, n), "match", "must be a mapping of %s", strings.Join(matchKeys, ", "))
+		return m
+	}
+	paths := 0
+	eachPair(file, n, "match", matchKeys, ps, func(k string, v *yaml.Node) {
+		src := at(file, v)
+		switch k {
+		case "path", "path_prefix", "path_glob":
+			paths++
+			if !strings.HasPrefix(v.Value, "/") {
+				ps.add(src, k, "invalid value %q: a path starts with /", v.Value)
+			}
+			switch k {
+			case "path":
+				m.Path = v.Value
+			case "path_prefix":
+				m.PathPrefix = v.Value
+			case "path_glob":
+				if _, err := path.Match(v.Value, "/"); err != nil {
+					ps.add(src, k, "invalid pattern %q: %v (use * for one path segment, ? and [a-z])", v.Value, err)
+				}
+				m.PathGlob = v.Value
+			}
+		case "methods":
+			for _, s := range listOf(file, v, k, ps) {
+				if !isToken(s) {
+					ps.add(src, k, "invalid method %q: use names like GET or POST", s)
+				}
+				m.Methods = append(m.Methods, strings.ToUpper(s))
+			}
+		case "hosts":
+			for _, s := range listOf(file, v, k, ps) {
+				h := strings.TrimPrefix(s, "*.")
+				if h == "" || strings.ContainsAny(h, "*/:@ ") {
+					ps.add(src, k, "invalid host %q: use a name like app.example.com or *.example.com", s)
+				}
+				m.Hosts = append(m.Hosts, strings.ToLower(s))
+			}
+		}
+	})
+	if paths > 1 {
+		ps.add(at(file, n), "match", "give only one of path, path_prefix and path_glob")
+	}
+	return m
+}
+
+// hopByHop headers belong to one connection and must not be set by a rule (RFC 9110 §7.6.1), nor may
+// a rule set the framing headers that the server computes.
+var forbiddenHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
+	"Proxy-Connection": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Content-Length": true,
+}
+
+func parseHeaders(file string, n *yaml.Node, ps *problems) map[string]string {
+	if n.Kind != yaml.MappingNode {
+		ps.add(at(file, n), "headers", "must be a mapping of header name to value")
+		return nil
+	}
+	h := map[string]string{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		name := http.CanonicalHeaderKey(k.Value)
+		switch {
+		case !isToken(k.Value):
+			ps.add(at(file, k), "headers", "invalid header name %q", k.Value)
+		case forbiddenHeaders[name]:
+			ps.add(at(file, k), "headers", "%s is a hop-by-hop or framing header and cannot be set by a rule", name)
+		case v.Kind != yaml.ScalarNode:
+			ps.add(at(file, v), "headers", "the value of %s must be a string", name)
+		case strings.ContainsAny(v.Value, "\r\n\x00"):
+			ps.add(at(file, v), "headers", "the value of %s must not contain CR, LF or NUL", name)
+		default:
+			h[name] = v.Value
+		}
+	}
+	return h
+}
+
+func parseLanguages(file string, n *yaml.Node, ps *problems) []Language {
+	if n.Kind != yaml.MappingNode {
+		ps.add(at(file, n), "languages", "must be a mapping from a language tag to {title, message}, such as de: {message: ...}")
+		return nil
+	}
+	var langs []Language
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		l := Language{Tag: k.Value}
+		if _, err := negotiate.NewLanguages([]string{k.Value}); err != nil {
+			ps.add(at(file, k), "languages", "%v", err)
+		}
+		if v.Kind != yaml.MappingNode {
+			ps.add(at(file, v), "languages", "%s must be a mapping with title and message", k.Value)
+			continue
+		}
+		eachPair(file, v, "languages."+k.Value, []string{"title", "message"}, ps, func(key string, val *yaml.Node) {
+			if key == "title" {
+				l.Title = val.Value
+			} else {
+				l.Message = val.Value
+			}
+		})
+		langs = append(langs, l)
+	}
+	return langs
+}
+
+// eachPair walks a mapping, reporting unknown keys and non-scalar values where scalars are expected.
+func eachPair(file string, n *yaml.Node, where string, known []string, ps *problems, fn func(k string, v *yaml.Node)) {
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !contains(known, k.Value) {
+			ps.add(at(file, k), where, "unknown key %q%s", k.Value, suggest(k.Value, known))
+			continue
+		}
+		if seen[k.Value] {
+			ps.add(at(file, k), where, "%s set twice; keep one", k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		structured := k.Value == "match" || k.Value == "headers" || k.Value == "methods" || k.Value == "hosts"
+		if !structured && v.Kind != yaml.ScalarNode {
+			ps.add(at(file, v), where, "%s must be a single value", k.Value)
+			continue
+		}
+		fn(k.Value, v)
+	}
+}
+
+func listOf(file string, n *yaml.Node, key string, ps *problems) []string {
+	val, ok := scalarValue(n, true)
+	if !ok {
+		ps.add(at(file, n), key, "must be a list of strings")
+		return nil
+	}
+	return splitList(val)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest names the known key closest to a misspelt one.
+func suggest(got string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := distance(got, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best == "" {
+		return "; known ones are " + strings.Join(known, ", ")
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+// distance is the Levenshtein distance between a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validate checks what no single setting can: combinations, and files that must exist.
+func validate(c *Config, ps *problems) {
+	for _, d := range []struct{ key, dir string }{{"assets_dir", c.AssetsDir}, {"templates_dir", c.TemplatesDir}} {
+		if d.dir == "" {
+			continue
+		}
+		if fi, err := os.Stat(d.dir); err != nil || !fi.IsDir() {
+			ps.add("", d.key, "%q is not a directory: create it or correct the path", d.dir)
+		}
+	}
+	if c.Logo != "" {
+		if c.AssetsDir == "" {
+			ps.add("", "logo", "needs assets_dir: put the logo file in a directory and set assets_dir to it")
+		} else if strings.ContainsAny(c.Logo, `/\`) || c.Logo == ".." {
+			ps.add("", "logo", "%q must be a file name inside assets_dir, without a path", c.Logo)
+		} else if _, err := os.Stat(c.AssetsDir + "/" + c.Logo); err != nil {
+			ps.add("", "logo", "%q is not in assets_dir %q: copy it there or correct the name", c.Logo, c.AssetsDir)
+		}
+	}
+	if c.MetricsListen != "" && c.MetricsListen == c.Addr() {
+		ps.add("", "metrics_listen", "must differ from the main address %s", c.Addr())
+	}
+	if c.ShutdownTimeout >= 10e9 {
+		ps.add("", "shutdown_timeout", "%v is not shorter than Cloud Foundry's 10s stop timeout: use 8s or less", c.ShutdownTimeout)
+	}
+}

@@ -1,0 +1,300 @@
+package respond
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/maintpage/maintpage/internal/config"
+	"github.com/maintpage/maintpage/internal/metrics"
+	"github.com/maintpage/maintpage/internal/negotiate"
+	"github.com/maintpage/maintpage/internal/page"
+	"github.com/maintpage/maintpage/internal/rules"
+)
+
+// Status is what the status endpoint reports, and what the maintenance response says.
+type Status struct {
+	Maintenance bool      `json:"maintenance"`
+	Message     string    `json:"message,omitempty"`
+	Until       time.Time `json:"until,omitzero"`
+	Start       time.Time `json:"start,omitzero"`
+	Reason      string    `json:"reason,omitempty"`
+	ChangedBy   string    `json:"changed_by,omitempty"`
+	ChangedAt   time.Time `json:"changed_at,omitzero"`
+}
+
+// Options configure a Responder.
+type Options struct {
+	Config  *config.Config
+	Metrics *metrics.Metrics // nil: no metrics
+	// Gatherer serves <prefix>metrics when a metrics token is configured.
+	Gatherer prometheus.Gatherer
+	// Status overrides what the configuration says about the window (the gate passes its state).
+	// When nil, maintenance is on with the configured message and end.
+	Status *Status
+	// Now is the clock; nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// Responder answers with the maintenance response.
+type Responder struct {
+	cfg       *config.Config
+	now       func() time.Time
+	prefix    string
+	defFormat negotiate.Format
+	langs     *negotiate.Languages
+	rules     *rules.Table
+	byRule    []*response // parallel to the rule table
+	def       *response   // the default response, when no rule matches
+	unplanned *response   // the gate's fallback when the upstream is down
+	retry     retryAfter
+	cors      cors
+	reserved  http.Handler
+	maxBody   int64
+}
+
+// variant is one ready response: its headers and body.
+type variant struct {
+	header http.Header // values are shared, never modified
+	body   []byte
+}
+
+// response holds the variants of one kind of response (a rule, the default, or unplanned).
+type response struct {
+	status int
+	format negotiate.Format // Unknown: negotiated
+	// fixed[lang][format][overdue] are the ready variants; nil when the body depends on the request.
+	fixed [][][2]*variant
+	// dynamic renders a rule body that shows parts of the request.
+	dynamic     func(d page.Data, f negotiate.Format) ([]byte, error)
+	makeVariant func(body []byte, lang int) *variant
+	data        func(lang, status int, overdue, unplanned bool) page.Data
+	retry       bool // send Retry-After (503 and 429 only)
+	header      http.Header
+	counters    [negotiate.HTML + 1]prometheus.Counter
+	name        string
+}
+
+// New renders everything that does not depend on the request.
+func New(o Options) (*Responder, error) {
+	cfg := o.Config
+	p, err := page.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	st := Status{Maintenance: true, Message: cfg.Message, Until: cfg.Until}
+	if o.Status != nil {
+		st = *o.Status
+	}
+	r := &Responder{
+		cfg:     cfg,
+		now:     o.Now,
+		prefix:  cfg.ReservedPrefix,
+		rules:   rules.New(cfg.Rules),
+		maxBody: cfg.MaxBodyBytes,
+		cors:    newCORS(cfg.CORSOrigins),
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	r.defFormat, _ = negotiate.ParseFormat(cfg.DefaultFormat)
+	if r.langs, err = negotiate.NewLanguages(p.Languages()); err != nil {
+		return nil, err
+	}
+	if st.Message == "" {
+		st.Message = p.Data(0).Message
+	}
+	r.retry = newRetryAfter(cfg.RetryAfter, cfg.RetryAfterOverdue, st.Until)
+	b := builder{r: r, page: p, status: st, metrics: o.Metrics}
+	for _, rule := range cfg.Rules {
+		resp, err := b.rule(rule)
+		if err != nil {
+			return nil, fmt.Errorf("%s: rule %q: %w", rule.Source, rule.Name, err)
+		}
+		resp.counters = b.counters(resp, rule.Name)
+		r.byRule = append(r.byRule, resp)
+	}
+	if r.def, err = b.page503(false); err != nil {
+		return nil, err
+	}
+	r.def.counters = b.counters(r.def, "default")
+	if r.unplanned, err = b.page503(true); err != nil {
+		return nil, err
+	}
+	r.unplanned.counters = b.counters(r.unplanned, "unplanned")
+	if r.reserved, err = newReserved(cfg, st, o.Gatherer); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// ServeHTTP answers the reserved prefix, CORS preflights, and the maintenance response for
+// everything else.
+func (r *Responder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if strings.HasPrefix(req.URL.Path, r.prefix) {
+		r.reserved.ServeHTTP(w, req)
+		return
+	}
+	r.Maintenance(w, req)
+}
+
+// IsReserved reports whether a path belongs to the reserved prefix.
+func (r *Responder) IsReserved(path string) bool { return strings.HasPrefix(path, r.prefix) }
+
+// ServeReserved answers a request under the reserved prefix.
+func (r *Responder) ServeReserved(w http.ResponseWriter, req *http.Request) {
+	r.reserved.ServeHTTP(w, req)
+}
+
+// Maintenance answers with the planned maintenance response, following the rules.
+func (r *Responder) Maintenance(w http.ResponseWriter, req *http.Request) {
+	resp := r.def
+	if r.rules.Len() > 0 {
+		if i := r.rules.Match(req.Method, req.URL.Path, req.Host); i >= 0 {
+			resp = r.byRule[i]
+		}
+	}
+	r.serve(w, req, resp)
+}
+
+// Unplanned answers with the maintenance response marked as unplanned: the gate's answer when the
+// application is down outside a window.
+func (r *Responder) Unplanned(w http.ResponseWriter, req *http.Request) {
+	r.serve(w, req, r.unplanned)
+}
+
+func (r *Responder) serve(w http.ResponseWriter, req *http.Request, resp *response) {
+	h := w.Header()
+	if r.cors.enabled() {
+		if r.cors.preflight(w, req) {
+			return
+		}
+		r.cors.annotate(h, req)
+	}
+	f := resp.format
+	if f == negotiate.Unknown {
+		f = negotiate.Accept(req.Header.Get("Accept"), r.defFormat)
+	}
+	lang := r.langs.Match(req.Header.Get("Accept-Language"))
+	overdue := 0
+	if resp.retry {
+		ra, late := r.retry.value(r.now())
+		h["Retry-After"] = ra
+		if late {
+			overdue = 1
+		}
+	} else if r.retry.late(r.now()) {
+		overdue = 1
+	}
+	var v *variant
+	if resp.fixed != nil {
+		v = resp.fixed[lang][f][overdue]
+	} else {
+		var err error
+		if v, err = resp.render(r, req, lang, f, overdue == 1); err != nil {
+			// Rules were test-rendered in New; reaching here means a template failed on real data.
+			http.Error(w, "maintenance", resp.status)
+			return
+		}
+	}
+	for k, vals := range v.header {
+		h[k] = vals
+	}
+	if req.ContentLength > r.maxBody || (req.ContentLength < 0 && req.Body != nil && req.Body != http.NoBody) {
+		// Do not let the server drain a large or unbounded body after we answer: close instead.
+		h["Connection"] = closeValue
+	}
+	w.WriteHeader(resp.status)
+	if req.Method != http.MethodHead {
+		w.Write(v.body) //nolint:errcheck // a client that went away is not our error
+	}
+	if c := resp.counters[f]; c != nil {
+		c.Inc()
+	}
+}
+
+var closeValue = []string{"close"}
+
+// builder renders the variants of responses.
+type builder struct {
+	r       *Responder
+	page    *page.Page
+	status  Status
+	metrics *metrics.Metrics
+}
+
+// formats are the formats a negotiated response can take.
+var formats = []negotiate.Format{negotiate.ProblemJSON, negotiate.JSON, negotiate.Text, negotiate.HTML}
+
+func (b *builder) data(lang int, status int, overdue, unplanned bool) page.Data {
+	d := b.page.Data(lang)
+	d.Status = status
+	d.Until = b.status.Until
+	d.Overdue = overdue
+	d.Unplanned = unplanned
+	if b.status.Message != "" {
+		d.Message = b.status.Message
+	}
+	return d
+}
+
+// page503 builds the default (or unplanned) response from the page templates.
+func (b *builder) page503(unplanned bool) (*response, error) {
+	resp := &response{status: http.StatusServiceUnavailable, retry: true, name: "default"}
+	resp.fixed = make([][][2]*variant, len(b.page.Languages()))
+	for lang := range resp.fixed {
+		resp.fixed[lang] = make([][2]*variant, negotiate.HTML+1)
+		for _, f := range formats {
+			for overdue := 0; overdue < 2; overdue++ {
+				body, csp, err := b.page.Render(f, b.data(lang, resp.status, overdue == 1, unplanned))
+				if err != nil {
+					return nil, err
+				}
+				resp.fixed[lang][f][overdue] = b.variant(f, body, csp, b.page.Languages()[lang], nil)
+			}
+		}
+	}
+	return resp, nil
+}
+
+// variant assembles the fixed headers of one response.
+func (b *builder) variant(f negotiate.Format, body []byte, csp, lang string, extra map[string]string) *variant {
+	h := http.Header{
+		"Content-Type":           {f.ContentType()},
+		"Content-Length":         {strconv.Itoa(len(body))},
+		"Cache-Control":          {"no-store"},
+		"Vary":                   {"Accept, Accept-Language"},
+		"X-Content-Type-Options": {"nosniff"},
+		"Content-Language":       {lang},
+	}
+	if b.r.cors.enabled() {
+		h["Vary"] = []string{"Accept, Accept-Language, Origin"}
+	}
+	if f == negotiate.HTML {
+		h["Content-Security-Policy"] = []string{csp}
+		h["Referrer-Policy"] = []string{"no-referrer"}
+		h["X-Robots-Tag"] = []string{"noindex"}
+	}
+	for k, v := range extra {
+		h[k] = []string{v}
+	}
+	return &variant{header: h, body: body}
+}
+
+func (b *builder) counters(resp *response, rule string) [negotiate.HTML + 1]prometheus.Counter {
+	var cs [negotiate.HTML + 1]prometheus.Counter
+	if b.metrics == nil {
+		return cs
+	}
+	status := strconv.Itoa(resp.status)
+	for _, f := range formats {
+		if resp.format == negotiate.Unknown || resp.format == f {
+			cs[f] = b.metrics.Responses.WithLabelValues(status, f.String(), rule)
+		}
+	}
+	return cs
+}

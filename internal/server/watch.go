@@ -1,0 +1,57 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// watchFile reports changes to file. It watches the file's directory, not the file, because editors
+// and config-management tools replace a file by renaming a new one over it. The goroutine ends with ctx.
+func watchFile(ctx context.Context, file string, log *slog.Logger) <-chan struct{} {
+	if file == "" {
+		return nil
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		log.Warn("cannot watch the configuration file; reload with SIGHUP", "err", err)
+		return nil
+	}
+	abs, err := filepath.Abs(file)
+	if err == nil {
+		err = w.Add(filepath.Dir(abs))
+	}
+	if err != nil {
+		w.Close()
+		log.Warn("cannot watch the configuration file; reload with SIGHUP", "err", err)
+		return nil
+	}
+	out := make(chan struct{}, 1)
+	go func() {
+		defer w.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if filepath.Clean(ev.Name) == abs && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
+					select {
+					case out <- struct{}{}:
+					default:
+					}
+				}
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				log.Warn("watching the configuration file", "err", err)
+			}
+		}
+	}()
+	return out
+}
