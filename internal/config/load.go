@@ -267,10 +267,14 @@ func parseHeaders(file string, n *yaml.Node, ps *problems) map[string]string {
 		return nil
 	}
 	h := map[string]string{}
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		// The name is sent as written (the original app's StatusHeader, say); checks use the canonical form.
 		name := http.CanonicalHeaderKey(k.Value)
 		switch {
+		case seen[name]:
+			ps.add(at(file, k), "headers", "%s is set twice (header names ignore case); keep one", k.Value)
 		case !isToken(k.Value):
 			ps.add(at(file, k), "headers", "invalid header name %q", k.Value)
 		case forbiddenHeaders[name]:
@@ -280,7 +284,8 @@ func parseHeaders(file string, n *yaml.Node, ps *problems) map[string]string {
 		case strings.ContainsAny(v.Value, "\r\n\x00"):
 			ps.add(at(file, v), "headers", "the value of %s must not contain CR, LF or NUL", name)
 		default:
-			h[name] = v.Value
+			seen[name] = true
+			h[k.Value] = v.Value
 		}
 	}
 	return h

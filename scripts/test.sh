@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The project's one test command, for a fresh machine and for CI: installs what the tests need
+# (Redis, Chromium, and for the benchmark smoke run nginx, wrk, Flask and gunicorn) when missing,
+# checks formatting and vet, runs every test with the race detector, then a short benchmark smoke run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v wrk >/dev/null || missing+=(wrk)
+/usr/bin/python3 -c 'import flask' 2>/dev/null || missing+=(python3-flask)
+command -v gunicorn >/dev/null || missing+=(gunicorn)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change: $unformatted" >&2
+  exit 1
+fi
+go vet ./...
+go test -race -timeout 20m ./...
+go run ./bench/harness --smoke
