@@ -78,6 +78,7 @@ on and off without re-routing; "maintpage cf" moves Cloud Foundry routes to it a
 		newServeCmd(e),
 		newCheckCmd(e),
 		newVersionCmd(e),
+		newCFCmd(e),
 	)
 	return root
 }

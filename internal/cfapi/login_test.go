@@ -1,0 +1,216 @@
+package cfapi
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCFTokenRefresh(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		setup func(w *world)
+	}{
+		// The token says it has expired: the client refreshes before the first call.
+		"expired token": {setup: func(w *world) {}},
+		// The token claims an hour left but CC refuses it: 401, refresh, one retry.
+		"token refused by CC": {setup: func(w *world) { w.f.ExpireToken(w.access) }},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t).typical()
+			w.snapshot()
+			expiry := time.Now().Add(-time.Minute)
+			if name == "token refused by CC" {
+				expiry = time.Now().Add(time.Hour)
+			}
+			w.login(t, expiry)
+			tc.setup(w)
+			c := w.connect(t, nil)
+			if c.By() != "alice" {
+				t.Errorf("by: got %q, want alice", c.By())
+			}
+			on(t, c, Request{App: "my-app"})
+			off(t, c, Request{App: "my-app"})
+			if got := w.f.Grants("refresh_token"); got != 1 {
+				t.Errorf("refresh grants: got %d, want 1", got)
+			}
+			w.assertRestored(t)
+		})
+	}
+}
+
+func TestCFLoginFailures(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t).typical()
+	w.login(t, time.Now().Add(time.Hour))
+	w.f.ExpireToken(w.access)
+	brokenHome := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(brokenHome, ".cf"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(brokenHome, ".cf", "config.json"), []byte(`{"Target":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		env       map[string]string
+		connectOK bool
+		wantErr   error
+		want      string
+	}{
+		"no config and no env": {env: map[string]string{"CF_HOME": t.TempDir()}, wantErr: ErrNotLoggedIn, want: "cf login"},
+		"unreadable config":    {env: map[string]string{"CF_HOME": brokenHome}, want: "cf login"},
+		"CF_API without credentials": {
+			env: map[string]string{"CF_HOME": t.TempDir(), "CF_API": w.f.URL}, wantErr: ErrNotLoggedIn, want: "CF_CLIENT_ID",
+		},
+		"wrong client secret": {
+			env: map[string]string{"CF_API": w.f.URL, "CF_CLIENT_ID": "ci", "CF_CLIENT_SECRET": "s3cr3t-wrong"}, connectOK: true, wantErr: ErrNotLoggedIn, want: "CF_CLIENT_ID",
+		},
+		"wrong password": {
+			env: map[string]string{"CF_USERNAME": "bob", "CF_PASSWORD": "pa55-wrong"}, wantErr: ErrNotLoggedIn, want: "CF_PASSWORD",
+		},
+		"refresh token refused": {
+			env: map[string]string{"CF_HOME": func() string {
+				w2 := *w
+				w2.login(t, time.Now().Add(time.Hour))
+				w.f.ExpireToken(w2.access)
+				// Replace the refresh token by one the UAA never issued.
+				p := filepath.Join(w2.home, ".cf", "config.json")
+				b, _ := os.ReadFile(p)
+				_ = os.WriteFile(p, []byte(strings.Replace(string(b), w2.refresh, "refresh-unknown", 1)), 0o600)
+				return w2.home
+			}()},
+			connectOK: true, wantErr: ErrNotLoggedIn, want: "cf login",
+		},
+	}
+	w.f.AddClient("ci", "s3cr3t")
+	w.f.AddUser("bob", "pa55")
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Connect(ctx, Options{Getenv: w.env(tc.env), Retry: RetryPolicy{BaseDelay: time.Millisecond}})
+			if tc.connectOK {
+				if err != nil {
+					t.Fatalf("Connect: %v", err)
+				}
+				_, err = c.PlanOn(ctx, Request{App: "my-app", MaintenanceApp: "maintpage"})
+			}
+			if err == nil {
+				t.Fatal("got no error")
+			}
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Errorf("got %v, want %v", err, tc.wantErr)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("message %q: want it to say %q", err, tc.want)
+			}
+			for _, secret := range []string{"s3cr3t", "pa55", w.access, "refresh-unknown"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("message %q shows a secret", err)
+				}
+			}
+		})
+	}
+}
+
+func TestCFCICredentials(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		env    map[string]string
+		wantBy string
+		grant  string
+	}{
+		"client credentials": {env: map[string]string{"CF_CLIENT_ID": "ci", "CF_CLIENT_SECRET": "s3cr3t"}, wantBy: "ci", grant: "client_credentials"},
+		"user and password":  {env: map[string]string{"CF_USERNAME": "bob", "CF_PASSWORD": "pa55"}, wantBy: "bob", grant: "password"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t).typical()
+			w.snapshot()
+			w.f.AddClient("ci", "s3cr3t")
+			w.f.AddUser("bob", "pa55")
+			tc.env["CF_API"] = w.f.URL
+			tc.env["CF_HOME"] = t.TempDir() // no cf CLI login at all: discovery through the root document
+			c, err := Connect(ctx, Options{Getenv: w.env(tc.env)})
+			if err != nil {
+				t.Fatalf("Connect: %v", err)
+			}
+			if c.By() != tc.wantBy {
+				t.Errorf("by: got %q, want %q", c.By(), tc.wantBy)
+			}
+			if _, err := c.PlanOn(ctx, Request{App: "my-app", MaintenanceApp: "maintpage"}); !errors.Is(err, ErrNoTarget) {
+				t.Errorf("without a target: got %v, want ErrNoTarget", err)
+			}
+			req := Request{App: "my-app", Org: "acme", Space: "prod"}
+			on(t, c, req)
+			off(t, c, req)
+			if w.f.Grants(tc.grant) == 0 {
+				t.Errorf("no %s grant issued", tc.grant)
+			}
+			w.assertRestored(t)
+			if w.countCalls("GET /?")+w.countCalls("GET / ")+countExact(w.f.Calls(), "GET /") == 0 {
+				t.Error("the root document was not asked for the UAA")
+			}
+		})
+	}
+}
+
+func countExact(calls []string, s string) int {
+	n := 0
+	for _, c := range calls {
+		if c == s {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCFTargetFlags(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t).typical()
+	c := w.connect(t, nil)
+	tests := map[string]struct {
+		org, space string
+		wantErr    bool
+	}{
+		"targeted":          {},
+		"space in the org":  {space: "prod"},
+		"org and space":     {org: "acme", space: "prod"},
+		"org without space": {org: "acme", wantErr: true},
+		"unknown space":     {org: "acme", space: "dev", wantErr: true},
+		"unknown org":       {org: "nope", space: "prod", wantErr: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			tg, err := c.ResolveTarget(ctx, tc.org, tc.space)
+			if tc.wantErr {
+				if !errors.Is(err, ErrNoTarget) {
+					t.Errorf("got %v, want ErrNoTarget", err)
+				}
+				return
+			}
+			if err != nil || tg.SpaceGUID != w.space {
+				t.Errorf("got %+v, %v, want space %s", tg, err, w.space)
+			}
+		})
+	}
+}
+
+func TestCFTokenUser(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct{ token, want string }{
+		"user token with bearer": {"bearer eyJhbGciOiJub25lIn0.eyJ1c2VyX25hbWUiOiJhbGljZSJ9.c2ln", "alice"},
+		"client token":           {"eyJhbGciOiJub25lIn0.eyJjbGllbnRfaWQiOiJjaSJ9.c2ln", "ci"},
+		"not a jwt":              {"opaque", ""},
+	}
+	for name, tc := range tests {
+		if got := tokenUser(tc.token); got != tc.want {
+			t.Errorf("%s: got %q, want %q", name, got, tc.want)
+		}
+	}
+}
