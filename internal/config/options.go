@@ -275,3 +275,19 @@ func isHexColour(v string) bool {
 	}
 	return true
 }
+
+// MarkdownTable is the README's settings table: one row per setting, flag | env | YAML key | default.
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| flag | env | YAML key | default | what it does |\n|---|---|---|---|---|\n")
+	for _, o := range options {
+		def := o.Default
+		if def == "" {
+			def = "—"
+		} else {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(&b, "| `--%s` | `%s` | `%s` | %s | %s |\n", o.Flag, o.Env, o.Key, def, strings.ReplaceAll(o.Help, "|", "\\|"))
+	}
+	return b.String()
+}
