@@ -3,7 +3,7 @@ package respond
 import (
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -24,41 +24,51 @@ func newReserved(cfg *config.Config, st Status, gatherer prometheus.Gatherer) (h
 	}
 	statusJSON = append(statusJSON, '\n')
 	p := cfg.ReservedPrefix
-	mux := http.NewServeMux()
-	mux.HandleFunc(p+"health", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header()["Cache-Control"] = noStore
-		w.Header()["Content-Type"] = textPlain
-		w.Write([]byte("ok\n")) //nolint:errcheck
-	})
-	mux.HandleFunc(p+"status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header()["Cache-Control"] = noStore
-		w.Header()["Content-Type"] = appJSON
-		w.Write(statusJSON) //nolint:errcheck
-	})
-	if cfg.AssetsDir != "" {
-		assets, err := newAssets(cfg.AssetsDir)
-		if err != nil {
-			return nil, err
-		}
-		mux.Handle(p+"assets/", http.StripPrefix(p+"assets/", assets))
+	routes := map[string]http.HandlerFunc{
+		p + "health": func(w http.ResponseWriter, _ *http.Request) {
+			w.Header()["Cache-Control"] = noStore
+			w.Header()["Content-Type"] = textPlain
+			w.Write([]byte("ok\n")) //nolint:errcheck
+		},
+		p + "status": func(w http.ResponseWriter, _ *http.Request) {
+			w.Header()["Cache-Control"] = noStore
+			w.Header()["Content-Type"] = appJSON
+			w.Write(statusJSON) //nolint:errcheck
+		},
 	}
 	if cfg.MetricsToken != "" && gatherer != nil {
 		mh := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
 		want := []byte("Bearer " + cfg.MetricsToken)
-		mux.HandleFunc(p+"metrics", func(w http.ResponseWriter, r *http.Request) {
+		routes[p+"metrics"] = func(w http.ResponseWriter, r *http.Request) {
 			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="maintpage metrics"`)
 				http.Error(w, "unauthorized: send Authorization: Bearer <metrics_token>", http.StatusUnauthorized)
 				return
 			}
 			mh.ServeHTTP(w, r)
-		})
+		}
 	}
-	mux.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) {
+	var files *assets
+	if cfg.AssetsDir != "" {
+		if files, err = newAssets(cfg.AssetsDir); err != nil {
+			return nil, err
+		}
+	}
+	assetsPrefix := p + "assets/"
+	// A plain table rather than a ServeMux: a mux would redirect unclean paths (/../) instead of
+	// refusing them, and everything here is an exact path or the one assets prefix.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := routes[r.URL.Path]; ok {
+			h(w, r)
+			return
+		}
+		if name, ok := strings.CutPrefix(r.URL.Path, assetsPrefix); ok && files != nil {
+			files.serve(w, r, name)
+			return
+		}
 		w.Header()["Cache-Control"] = noStore
 		http.Error(w, "not found", http.StatusNotFound)
-	})
-	return mux, nil
+	}), nil
 }
 
 var (
@@ -72,7 +82,6 @@ var (
 // which os.Root enforces.
 type assets struct {
 	fsys fs.FS
-	srv  http.Handler
 }
 
 func newAssets(dir string) (*assets, error) {
@@ -80,23 +89,37 @@ func newAssets(dir string) (*assets, error) {
 	if err != nil {
 		return nil, err
 	}
-	fsys := noDirs{root.FS()}
-	return &assets{fsys: fsys, srv: http.FileServerFS(fsys)}, nil
+	return &assets{fsys: noDirs{root.FS()}}, nil
 }
 
-func (a *assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (a *assets) serve(w http.ResponseWriter, r *http.Request, name string) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+	if !fs.ValidPath(name) || name == "." {
+		// Refuse "..", empty and absolute names outright; os.Root also stops symlinks that leave.
+		w.Header()["Cache-Control"] = noStore
+		http.NotFound(w, r)
+		return
+	}
+	f, err := a.fsys.Open(name)
+	if err != nil {
+		w.Header()["Cache-Control"] = noStore
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	rs, seekable := f.(io.ReadSeeker)
+	if err != nil || !seekable {
 		http.NotFound(w, r)
 		return
 	}
 	w.Header()["Cache-Control"] = cacheLong
 	w.Header()["X-Content-Type-Options"] = []string{"nosniff"}
-	a.srv.ServeHTTP(w, r)
+	http.ServeContent(w, r, fi.Name(), fi.ModTime(), rs)
 }
 
 // noDirs hides directories, so the file server can neither list them nor serve an index.html
@@ -106,7 +129,8 @@ type noDirs struct{ fs.FS }
 func (n noDirs) Open(name string) (fs.File, error) {
 	f, err := n.FS.Open(name)
 	if err != nil {
-		return nil, err
+		// Whatever the reason (missing, or a symlink out of the root), the answer is "not here".
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -115,7 +139,7 @@ func (n noDirs) Open(name string) (fs.File, error) {
 	}
 	if fi.IsDir() {
 		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.Join(fs.ErrNotExist)}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
 	return f, nil
 }

@@ -110,6 +110,11 @@ func New(o Options) (*Responder, error) {
 	}
 	r.retry = newRetryAfter(cfg.RetryAfter, cfg.RetryAfterOverdue, st.Until)
 	b := builder{r: r, page: p, status: st, metrics: o.Metrics}
+	if o.Status != nil && o.Status.Message != cfg.Message {
+		// A message set at run time replaces every language's; the configured ones are already
+		// in the page's data, per language.
+		b.message = o.Status.Message
+	}
 	for _, rule := range cfg.Rules {
 		resp, err := b.rule(rule)
 		if err != nil {
@@ -224,6 +229,7 @@ type builder struct {
 	r       *Responder
 	page    *page.Page
 	status  Status
+	message string // the state's message for every language; "" keeps the page's own
 	metrics *metrics.Metrics
 }
 
@@ -236,8 +242,8 @@ func (b *builder) data(lang int, status int, overdue, unplanned bool) page.Data 
 	d.Until = b.status.Until
 	d.Overdue = overdue
 	d.Unplanned = unplanned
-	if b.status.Message != "" {
-		d.Message = b.status.Message
+	if b.message != "" {
+		d.Message = b.message
 	}
 	return d
 }
@@ -280,6 +286,7 @@ func (b *builder) variant(f negotiate.Format, body []byte, csp, lang string, ext
 		h["X-Robots-Tag"] = []string{"noindex"}
 	}
 	for k, v := range extra {
+		delete(h, http.CanonicalHeaderKey(k)) // a rule's header replaces ours, whatever its spelling
 		h[k] = []string{v}
 	}
 	return &variant{header: h, body: body}
