@@ -96,7 +96,7 @@ Settings come from flags, then environment variables, then the --config file, th
 			Listening:  listening,
 		})
 		if err != nil {
-			return err
+			return withCode(ExitFailure, err)
 		}
 		appLog.Info("stopped")
 		return nil
