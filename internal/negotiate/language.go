@@ -2,22 +2,15 @@ package negotiate
 
 import (
 	"fmt"
-	"sync"
-	"sync/atomic"
 
 	"golang.org/x/text/language"
 )
-
-// maxCached bounds the Accept-Language cache; headers come from a small set of browsers, so a few
-// hundred distinct values cover real traffic, and a flood of random ones cannot grow memory.
-const maxCached = 512
 
 // Languages chooses among a fixed list of languages; the first one is the default.
 type Languages struct {
 	tags    []language.Tag
 	matcher language.Matcher
-	mu      sync.Mutex                     // serialises cache writers
-	cache   atomic.Pointer[map[string]int] // copy-on-write: readers never lock
+	cache   cache[int]
 }
 
 // NewLanguages builds a chooser for the given BCP 47 tags; the first is the default.
@@ -34,8 +27,6 @@ func NewLanguages(tags []string) (*Languages, error) {
 		l.tags = append(l.tags, t)
 	}
 	l.matcher = language.NewMatcher(l.tags)
-	empty := map[string]int{}
-	l.cache.Store(&empty)
 	return l, nil
 }
 
@@ -44,21 +35,11 @@ func (l *Languages) Match(header string) int {
 	if len(l.tags) == 1 || header == "" {
 		return 0
 	}
-	if i, ok := (*l.cache.Load())[header]; ok {
+	if i, ok := l.cache.get(header); ok {
 		return i
 	}
 	i := l.match(header)
-	l.mu.Lock()
-	old := *l.cache.Load()
-	if len(old) < maxCached {
-		next := make(map[string]int, len(old)+1)
-		for k, v := range old {
-			next[k] = v
-		}
-		next[header] = i
-		l.cache.Store(&next)
-	}
-	l.mu.Unlock()
+	l.cache.put(header, i)
 	return i
 }
 

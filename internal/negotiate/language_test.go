@@ -42,7 +42,7 @@ func TestLanguagesCacheIsBounded(t *testing.T) {
 	for i := range maxCached * 2 {
 		l.Match("de;q=0." + string(rune('1'+i%9)) + ", x-" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676%26)))
 	}
-	if n := len(*l.cache.Load()); n > maxCached {
+	if n := l.cache.len(); n > maxCached {
 		t.Errorf("cache holds %d entries, want at most %d", n, maxCached)
 	}
 }
@@ -69,4 +69,23 @@ func FuzzLanguages(f *testing.F) {
 			t.Fatalf("Match(%q) = %d, out of range", h, i)
 		}
 	})
+}
+
+func TestFormatsCache(t *testing.T) {
+	t.Parallel()
+	f := NewFormats(Text)
+	for range 2 {
+		if got := f.Choose("application/json"); got != JSON {
+			t.Errorf("Choose(application/json) = %v, want JSON", got)
+		}
+		if got := f.Choose(""); got != Text {
+			t.Errorf("Choose(\"\") = %v, want the default", got)
+		}
+	}
+	for i := range maxCached * 2 {
+		f.Choose("text/html;q=0." + string(rune('1'+i%9)) + ", x/y" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)))
+	}
+	if n := f.cache.len(); n > maxCached {
+		t.Errorf("cache holds %d entries, want at most %d", n, maxCached)
+	}
 }

@@ -45,7 +45,7 @@ type Responder struct {
 	cfg       *config.Config
 	now       func() time.Time
 	prefix    string
-	defFormat negotiate.Format
+	formats   *negotiate.Formats
 	langs     *negotiate.Languages
 	rules     *rules.Table
 	byRule    []*response // parallel to the rule table
@@ -101,7 +101,8 @@ func New(o Options) (*Responder, error) {
 	if r.now == nil {
 		r.now = time.Now
 	}
-	r.defFormat, _ = negotiate.ParseFormat(cfg.DefaultFormat)
+	defFormat, _ := negotiate.ParseFormat(cfg.DefaultFormat)
+	r.formats = negotiate.NewFormats(defFormat)
 	if r.langs, err = negotiate.NewLanguages(p.Languages()); err != nil {
 		return nil, err
 	}
@@ -182,7 +183,7 @@ func (r *Responder) serve(w http.ResponseWriter, req *http.Request, resp *respon
 	}
 	f := resp.format
 	if f == negotiate.Unknown {
-		f = negotiate.Accept(req.Header.Get("Accept"), r.defFormat)
+		f = r.formats.Choose(req.Header.Get("Accept"))
 	}
 	lang := r.langs.Match(req.Header.Get("Accept-Language"))
 	overdue := 0

@@ -1,0 +1,96 @@
+package state
+
+import (
+	"context"
+	"sync"
+)
+
+// Memory is a Store that lives in one process: the default when a single
+// instance needs nothing but the binary.
+type Memory struct {
+	mu       sync.Mutex
+	s        State
+	closed   bool
+	done     chan struct{}
+	watchers map[chan struct{}]struct{}
+}
+
+// NewMemory returns an empty in-process store.
+func NewMemory() *Memory {
+	return &Memory{done: make(chan struct{}), watchers: make(map[chan struct{}]struct{})}
+}
+
+// Load implements Store.
+func (m *Memory) Load(ctx context.Context) (State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return State{}, ErrClosed
+	}
+	return m.s, ctx.Err()
+}
+
+// Save implements Store.
+func (m *Memory) Save(ctx context.Context, s State) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.s = s
+	for w := range m.watchers {
+		// A pending wake-up already makes the watcher read the newest state,
+		// so a full buffer loses nothing and Save never blocks on a slow fn.
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// Watch implements Store.
+func (m *Memory) Watch(ctx context.Context, fn func(State)) error {
+	wake := make(chan struct{}, 1)
+	wake <- struct{}{} // the first call reports the current state
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	m.watchers[wake] = struct{}{}
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.watchers, wake)
+		m.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.done:
+			return ErrClosed
+		case <-wake:
+			m.mu.Lock()
+			s := m.s
+			m.mu.Unlock()
+			fn(s)
+		}
+	}
+}
+
+// Close implements Store.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.closed = true
+	close(m.done)
+	return nil
+}

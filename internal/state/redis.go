@@ -1,0 +1,222 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Timeouts for the Redis client unless the URL sets its own
+// (dial_timeout, read_timeout, write_timeout). They are short because a
+// tracker keeps serving the last known state anyway; a slow answer is worth
+// less than a quick retry.
+const (
+	redisDialTimeout  = 2 * time.Second
+	redisReadTimeout  = 2 * time.Second
+	redisWriteTimeout = 2 * time.Second
+	// redisPingInterval is how long a silent subscription may stay silent
+	// before it is pinged; a half-open connection (a partition rather than a
+	// restart) is found within this plus the ping timeout.
+	redisPingInterval = 2 * time.Second
+	redisPingTimeout  = 2 * time.Second
+	// redisSubscribeLoadTimeout bounds the read made when a subscription is
+	// (re)established.
+	redisSubscribeLoadTimeout = 3 * time.Second
+)
+
+// redisStore keeps the state under one key and publishes every save on a
+// channel of the same name, so instances apply a change without polling.
+type redisStore struct {
+	client *redis.Client
+	key    string
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	closed bool
+	done   chan struct{}
+}
+
+func openRedis(rawURL string, log *slog.Logger) (*redisStore, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the URL, password included
+		}
+		return nil, badURL(rawURL, err.Error())
+	}
+	q := u.Query()
+	key := DefaultRedisKey
+	if vs, ok := q["key"]; ok {
+		if len(vs) != 1 || vs[0] == "" {
+			return nil, badURL(rawURL, "key must be given once and not be empty")
+		}
+		key = vs[0]
+		q.Del("key") // go-redis rejects parameters it does not know
+	}
+	u.RawQuery = q.Encode()
+	opt, err := redis.ParseURL(u.String())
+	if err != nil {
+		return nil, badURL(rawURL, err.Error())
+	}
+	if !q.Has("dial_timeout") {
+		opt.DialTimeout = redisDialTimeout
+	}
+	if !q.Has("read_timeout") {
+		opt.ReadTimeout = redisReadTimeout
+	}
+	if !q.Has("write_timeout") {
+		opt.WriteTimeout = redisWriteTimeout
+	}
+	// The tracker retries on its own schedule and serves the last known
+	// state meanwhile; retries inside one call would only make a read during
+	// an outage take seconds instead of failing at once.
+	if !q.Has("max_retries") {
+		opt.MaxRetries = -1
+	}
+	opt.DialerRetries = 1
+	// A state store sees a read every few seconds and a rare write; a small
+	// pool also makes go-redis switch sooner to failing fast while Redis is
+	// unreachable.
+	if !q.Has("pool_size") {
+		opt.PoolSize = 4
+	}
+	// Let the tracker's per-call deadlines cut a hanging call short.
+	opt.ContextTimeoutEnabled = true
+	return &redisStore{client: redis.NewClient(opt), key: key, log: log, done: make(chan struct{})}, nil
+}
+
+func (r *redisStore) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+func (r *redisStore) Load(ctx context.Context) (State, error) {
+	if r.isClosed() {
+		return State{}, ErrClosed
+	}
+	b, err := r.client.Get(ctx, r.key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return State{}, nil // key never set: nobody has turned maintenance on
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("redis get %s: %w", r.key, err)
+	}
+	s, err := Decode(b)
+	if err != nil {
+		return State{}, fmt.Errorf("redis key %s: %w; fix or delete the key", r.key, err)
+	}
+	return s, nil
+}
+
+func (r *redisStore) Save(ctx context.Context, s State) error {
+	if r.isClosed() {
+		return ErrClosed
+	}
+	b, err := Encode(s)
+	if err != nil {
+		return err
+	}
+	// One transaction, so that no reader sees the new value without the
+	// notification being on its way, nor the other way round.
+	_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, r.key, b, 0)
+		p.Publish(ctx, r.key, b)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis set %s: %w", r.key, err)
+	}
+	return nil
+}
+
+// Watch relies on go-redis to redial and resubscribe after a lost
+// connection. Messages published while the subscription was down are gone,
+// so each (re)subscription is followed by a read: that repairs the gap as
+// soon as Redis is back, without waiting for the tracker's periodic read.
+func (r *redisStore) Watch(ctx context.Context, fn func(State)) error {
+	if r.isClosed() {
+		return ErrClosed
+	}
+	subCtx, cancel := context.WithTimeout(ctx, redisDialTimeout+redisWriteTimeout)
+	// An error here (Redis down) is remembered by go-redis, which keeps
+	// retrying in the channel's goroutine; the confirmation then arrives on ch.
+	ps := r.client.Subscribe(subCtx, r.key)
+	cancel()
+	defer ps.Close() // ends go-redis's receive and health-check goroutines
+	ch := ps.ChannelWithSubscriptions(
+		redis.WithChannelHealthCheckInterval(redisPingInterval),
+		redis.WithChannelPingTimeout(redisPingTimeout),
+		// We drain ch until we return; a short send timeout only matters
+		// if a message races with our return, so do not stall Close on it.
+		redis.WithChannelSendTimeout(time.Second),
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.done:
+			return ErrClosed
+		case m, ok := <-ch:
+			if !ok {
+				return errors.New("redis subscription closed")
+			}
+			switch m := m.(type) {
+			case *redis.Subscription:
+				if m.Kind != "subscribe" {
+					continue
+				}
+				lctx, cancel := context.WithTimeout(ctx, redisSubscribeLoadTimeout)
+				s, err := r.Load(lctx)
+				cancel()
+				if err != nil {
+					r.log.Debug("redis read after subscribing failed", "key", r.key, "error", err)
+					continue
+				}
+				fn(s)
+			case *redis.Message:
+				s, err := Decode([]byte(m.Payload))
+				if err != nil {
+					r.log.Warn("ignoring unreadable state notification", "channel", m.Channel, "error", err)
+					continue
+				}
+				fn(s)
+			}
+		}
+	}
+}
+
+func (r *redisStore) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	r.closed = true
+	close(r.done)
+	if err := r.client.Close(); err != nil {
+		return fmt.Errorf("close redis client: %w", err)
+	}
+	return nil
+}
+
+// RouteRedisLogs sends go-redis's own log lines (dial failures and the like)
+// to log at debug level instead of unstructured to stderr. go-redis has one
+// logger per process, so main calls this once; the tracker already reports
+// what matters about the store's health.
+func RouteRedisLogs(log *slog.Logger) {
+	redis.SetLogger(redisLogger{log})
+}
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
+}

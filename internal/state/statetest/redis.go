@@ -1,0 +1,139 @@
+package statetest
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+)
+
+// StartRedis starts a redis-server on 127.0.0.1 on a free port, with no
+// persistence and its own directory, and waits until it answers. stop kills
+// it the way a crash would (SIGKILL); restart starts a fresh, empty server
+// on the same address. Both may be called any number of times, from the test
+// goroutine; the server is stopped when the test ends.
+//
+// Without redis-server on PATH the test is skipped, unless the environment
+// variable CI is "true": there it fails, so that CI cannot pass by skipping.
+func StartRedis(t *testing.T) (addr string, stop func(), restart func()) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis-server not found on PATH, and CI=true forbids skipping: %v", err)
+		}
+		t.Skipf("redis-server not found on PATH (%v); install it to run this test", err)
+	}
+	r := &redisProcess{t: t, bin: bin, dir: t.TempDir(), addr: freeAddr(t)}
+	r.start()
+	t.Cleanup(r.stop)
+	return r.addr, r.stop, func() { t.Helper(); r.stop(); r.start() }
+}
+
+type redisProcess struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	addr string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    *bytes.Buffer
+}
+
+// freeAddr asks the kernel for a free port. Another process could take it
+// before redis-server binds it; start then fails with redis-server's own
+// message rather than hanging.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	return addr
+}
+
+func (r *redisProcess) start() {
+	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd != nil {
+		return
+	}
+	_, port, _ := net.SplitHostPort(r.addr)
+	cmd := exec.Command(r.bin,
+		"--bind", "127.0.0.1",
+		"--port", port,
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", r.dir,
+		"--dbfilename", "unused.rdb",
+		"--logfile", "",
+		"--loglevel", "warning",
+	)
+	log := new(bytes.Buffer)
+	cmd.Stdout = log
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		r.t.Fatalf("start redis-server: %v", err)
+	}
+	exited := make(chan struct{})
+	// Ends when the process does; stop and the cleanup make sure it does.
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	r.cmd, r.exited, r.log = cmd, exited, log
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if ping(r.addr) {
+			return
+		}
+		select {
+		case <-exited:
+			r.cmd = nil
+			r.t.Fatalf("redis-server on %s exited at start: %s", r.addr, log.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis-server on %s did not answer PING within 10s", r.addr)
+		}
+	}
+}
+
+func (r *redisProcess) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	<-r.exited
+	r.cmd = nil
+}
+
+// ping speaks just enough RESP to know the server is taking commands, which
+// an open port alone does not prove.
+func ping(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && line == "+PONG\r\n"
+}

@@ -1,0 +1,122 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+)
+
+// Store keeps one State where every instance that shares it can reach it.
+// Implementations are safe for concurrent use.
+type Store interface {
+	// Load returns the stored state; an empty store yields the zero State
+	// (maintenance off) and no error.
+	Load(ctx context.Context) (State, error)
+	// Save replaces the stored state and makes it visible to every Watch on
+	// the same backing.
+	Save(ctx context.Context, s State) error
+	// Watch calls fn once with the stored state as soon as the watch is in
+	// place, then again whenever it sees a change, made by this or another
+	// process, until ctx ends or the store is closed. Quick successive changes
+	// may be folded into the last one. fn is only called with states read
+	// successfully, from one goroutine at a time. Watch returns nil when ctx
+	// ends, ErrClosed when the store is closed, and another error when it can
+	// no longer watch; the caller may then call Watch again.
+	Watch(ctx context.Context, fn func(State)) error
+	// Close releases the store's resources and ends its watches. Later calls
+	// return ErrClosed.
+	Close() error
+}
+
+// ErrClosed is returned by a Store's methods after Close.
+var ErrClosed = errors.New("state store is closed")
+
+// DefaultRedisKey is the Redis key, and the pub/sub channel, used when the
+// URL has no key parameter.
+const DefaultRedisKey = "maintpage:state"
+
+const acceptedForms = `use "memory", "file:PATH" or "redis://host:port/db" (optionally "?key=NAME"; "rediss://" for TLS)`
+
+// Open returns the store the URL names. log receives what the store notices
+// on its own, such as an unreadable notification; nil discards it.
+func Open(rawURL string, log *slog.Logger) (Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	scheme, rest, _ := strings.Cut(rawURL, ":")
+	switch strings.ToLower(scheme) {
+	case "memory":
+		if rawURL != scheme {
+			return nil, badURL(rawURL, `"memory" takes nothing after it`)
+		}
+		return NewMemory(), nil
+	case "file":
+		path, err := filePath(rest)
+		if err != nil {
+			return nil, badURL(rawURL, err.Error())
+		}
+		return newFile(path, log), nil
+	case "redis", "rediss":
+		r, err := openRedis(rawURL, log)
+		if err != nil {
+			return nil, err // not r: a nil *redisStore is a non-nil Store
+		}
+		return r, nil
+	case "":
+		return nil, badURL(rawURL, "empty")
+	default:
+		return nil, badURL(rawURL, fmt.Sprintf("unknown kind %q", scheme))
+	}
+}
+
+// filePath takes the path literally rather than as a URL path, so that
+// "file:my state.json" and "file:50%.json" mean what they say; only the
+// "file:///abs" spelling is stripped, for people used to file URLs.
+func filePath(rest string) (string, error) {
+	if after, ok := strings.CutPrefix(rest, "//"); ok {
+		if !strings.HasPrefix(after, "/") {
+			return "", errors.New(`a file URL cannot name a host; write "file:/abs/path" or "file:rel/path"`)
+		}
+		rest = after
+	}
+	if rest == "" {
+		return "", errors.New("the file path is empty")
+	}
+	if strings.ContainsRune(rest, 0) {
+		return "", errors.New("the file path contains a NUL byte")
+	}
+	abs, err := filepath.Abs(rest)
+	if err != nil {
+		return "", fmt.Errorf("resolve file path: %w", err)
+	}
+	return abs, nil
+}
+
+func badURL(rawURL, why string) error {
+	return fmt.Errorf("invalid state store %q: %s; %s", RedactURL(rawURL), why, acceptedForms)
+}
+
+// RedactURL hides the credentials in a store URL so that it can be logged or
+// shown in an error. It works on text that does not parse as a URL too, since
+// that is exactly the text that ends up in error messages.
+func RedactURL(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil {
+		if u.User == nil {
+			return rawURL // unchanged, so a path reads as the user wrote it
+		}
+		return u.Redacted()
+	}
+	i := strings.Index(rawURL, "://")
+	if i < 0 {
+		return rawURL
+	}
+	j := strings.LastIndex(rawURL, "@")
+	if j <= i {
+		return rawURL
+	}
+	return rawURL[:i+3] + "xxxxx" + rawURL[j:]
+}

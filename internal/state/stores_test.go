@@ -1,0 +1,245 @@
+package state_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/maintpage/maintpage/internal/state"
+	"github.com/maintpage/maintpage/internal/state/statetest"
+)
+
+// deadline bounds every wait for something asynchronous; generous, because
+// these tests check that things happen, not how fast.
+const deadline = 10 * time.Second
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func openT(t *testing.T, url string) state.Store {
+	t.Helper()
+	s, err := state.Open(url, testLogger(t))
+	if err != nil {
+		t.Fatalf("Open(%q): %v", url, err)
+	}
+	return s
+}
+
+func TestMemoryConformance(t *testing.T) {
+	t.Parallel()
+	statetest.Run(t, func(t *testing.T) func() state.Store {
+		s := openT(t, "memory")
+		return func() state.Store { return s }
+	})
+}
+
+func TestFileConformance(t *testing.T) {
+	t.Parallel()
+	statetest.Run(t, func(t *testing.T) func() state.Store {
+		url := "file:" + filepath.Join(t.TempDir(), "state.json")
+		return func() state.Store { return openT(t, url) }
+	})
+}
+
+var redisKeys atomic.Int64
+
+func TestRedisConformance(t *testing.T) {
+	t.Parallel()
+	addr, _, _ := statetest.StartRedis(t)
+	statetest.Run(t, func(t *testing.T) func() state.Store {
+		url := fmt.Sprintf("redis://%s/0?key=test:%d", addr, redisKeys.Add(1))
+		return func() state.Store { return openT(t, url) }
+	})
+}
+
+func TestFileSaveLeavesOnlyTheFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	s := openT(t, "file:"+path)
+	defer s.Close()
+	for i := range 3 {
+		if err := s.Save(t.Context(), state.State{On: i%2 == 0}); err != nil {
+			t.Fatalf("Save %d: %v", i, err)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if got, want := strings.Join(names, ","), "state.json"; got != want {
+		t.Errorf("directory after saves: got %s, want %s", got, want)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fi.Mode().Perm(), os.FileMode(0o644); got != want {
+		t.Errorf("mode of a new state file: got %v, want %v", got, want)
+	}
+}
+
+func TestFileSaveKeepsMode(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(path, []byte(`{"on":false}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := openT(t, "file:"+path)
+	defer s.Close()
+	if err := s.Save(t.Context(), state.State{On: true}); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fi.Mode().Perm(), os.FileMode(0o600); got != want {
+		t.Errorf("mode after Save: got %v, want %v (the existing file's)", got, want)
+	}
+}
+
+func TestFileErrors(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		setup   func(t *testing.T, path string) // prepares what lies at path
+		op      string                          // "load" or "save"
+		wantErr []string
+	}{
+		"corrupt": {
+			setup:   func(t *testing.T, path string) { write(t, path, `{"on":tr`) },
+			op:      "load",
+			wantErr: []string{"state.json", "decode state", "fix or delete the file"},
+		},
+		"empty": {
+			setup:   func(t *testing.T, path string) { write(t, path, "") },
+			op:      "load",
+			wantErr: []string{"state.json", "empty"},
+		},
+		"a directory": {
+			setup:   func(t *testing.T, path string) { mkdir(t, path) },
+			op:      "load",
+			wantErr: []string{"read state file", "state.json"},
+		},
+		"missing directory": {
+			setup:   func(t *testing.T, path string) {},
+			op:      "save",
+			wantErr: []string{"write state file", "no-such-dir"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "state.json")
+			if name == "missing directory" {
+				path = filepath.Join(dir, "no-such-dir", "state.json")
+			}
+			tc.setup(t, path)
+			s := openT(t, "file:"+path)
+			defer s.Close()
+			var err error
+			if tc.op == "load" {
+				_, err = s.Load(t.Context())
+			} else {
+				err = s.Save(t.Context(), state.State{On: true})
+			}
+			if err == nil {
+				t.Fatalf("%s: got no error, want one", tc.op)
+			}
+			for _, want := range tc.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("%s: got error %q, want it to contain %q", tc.op, err, want)
+				}
+			}
+		})
+	}
+}
+
+// An operator may edit the file by hand or with another tool, without our
+// rename dance; the watch must still see the result.
+func TestFileWatchSeesPlainWrite(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.json")
+	s := openT(t, "file:"+path)
+	defer s.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	seen := make(chan state.State, 10)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Watch(ctx, func(st state.State) {
+			select {
+			case seen <- st:
+			case <-ctx.Done():
+			}
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Watch: got %v, want nil after cancel", err)
+		}
+	}()
+	if got := recv(t, seen); !got.Equal(state.State{}) {
+		t.Fatalf("first call: got %+v, want the zero State for a missing file", got)
+	}
+	write(t, path, `{"on":true,"message":"by hand"}`)
+	waitState(t, seen, state.State{On: true, Message: "by hand"})
+	// Deleting the file is how an operator resets the state by hand.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, seen, state.State{})
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mkdir(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func recv(t *testing.T, ch <-chan state.State) state.State {
+	t.Helper()
+	select {
+	case s := <-ch:
+		return s
+	case <-time.After(deadline):
+		t.Fatalf("nothing reported within %v", deadline)
+		return state.State{}
+	}
+}
+
+func waitState(t *testing.T, ch <-chan state.State, want state.State) {
+	t.Helper()
+	timeout := time.After(deadline)
+	for {
+		select {
+		case s := <-ch:
+			if s.Equal(want) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("%+v not reported within %v", want, deadline)
+		}
+	}
+}

@@ -1,0 +1,273 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Health is what a Tracker knows about its store, for metrics and the
+// status endpoint.
+type Health struct {
+	// OK is true while the last read of the store succeeded.
+	OK bool
+	// LastError is the error of the last failed read, kept after recovery
+	// so that an operator can still see what went wrong.
+	LastError string
+	// LastOK is when the store last answered a read or delivered a change;
+	// zero if it never has.
+	LastOK time.Time
+}
+
+const (
+	// DefaultRepairInterval is used when NewTracker is given no interval.
+	DefaultRepairInterval = 5 * time.Second
+	// readTimeout bounds one read of the store, so a hanging store delays
+	// the next attempt instead of stopping them.
+	readTimeout = 3 * time.Second
+	// outageRetry caps the wait between reads while the store is down, so
+	// recovery does not wait for a long repair interval.
+	outageRetry = time.Second
+	// Watch restarts back off between these bounds when it keeps failing.
+	watchRetryMin = 500 * time.Millisecond
+	watchRetryMax = 10 * time.Second
+)
+
+// Tracker keeps the last known state of a Store in memory. The request path
+// reads it with Current, which never waits on the store; Run keeps it up to
+// date from the store's notifications and a periodic read, and keeps the last
+// known state while the store is unreachable.
+type Tracker struct {
+	store  Store
+	repair time.Duration
+	log    *slog.Logger
+
+	cur       atomic.Pointer[State]
+	ready     chan struct{}
+	readyOnce sync.Once
+
+	mu sync.Mutex // guards gen and hooks, and orders changes and hook calls
+	// gen counts states applied from Set and Watch. A read started before
+	// such a state arrived may return something older, so it is dropped.
+	gen   uint64
+	hooks []func(old, new State)
+
+	// hmu is separate from mu so that a hook may read Health.
+	hmu    sync.Mutex
+	health Health
+}
+
+// NewTracker returns a tracker over store that reports startup until the
+// store has been read, and keeps reporting it if the store cannot be read at
+// start. repair is the interval of the read that catches changes whose
+// notification was lost; zero or less means DefaultRepairInterval. A nil log
+// discards.
+func NewTracker(store Store, startup State, repair time.Duration, log *slog.Logger) *Tracker {
+	if repair <= 0 {
+		repair = DefaultRepairInterval
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := &Tracker{store: store, repair: repair, log: log, ready: make(chan struct{})}
+	t.cur.Store(&startup)
+	return t
+}
+
+// Current returns the last known state. It is safe to call from any number
+// of goroutines and costs one atomic load: it is meant for every request.
+func (t *Tracker) Current() State {
+	return *t.cur.Load()
+}
+
+// Ready is closed once Run has made its first read of the store, successful
+// or not, so a server can wait for it before taking traffic and not serve the
+// startup state for the few milliseconds the first read takes.
+func (t *Tracker) Ready() <-chan struct{} {
+	return t.ready
+}
+
+// Health returns what the tracker knows about its store.
+func (t *Tracker) Health() Health {
+	t.hmu.Lock()
+	defer t.hmu.Unlock()
+	return t.health
+}
+
+// OnChange registers fn to be called with the previous and the new state
+// each time the current state changes. Calls happen one at a time, in order,
+// with the tracker's lock held: fn must be quick and must not call Set or
+// OnChange (Current and Health are fine).
+func (t *Tracker) OnChange(fn func(old, new State)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.hooks = append(t.hooks, fn)
+}
+
+// Set saves s through the store and makes it current here at once, without
+// waiting for the store's notification. A zero ChangedAt is set to now. If
+// the save fails, nothing changes and the error says why.
+func (t *Tracker) Set(ctx context.Context, s State) error {
+	if s.ChangedAt.IsZero() {
+		s.ChangedAt = time.Now().UTC().Round(0)
+	}
+	t.mu.Lock()
+	g := t.gen
+	t.mu.Unlock()
+	if err := t.store.Save(ctx, s); err != nil {
+		return fmt.Errorf("save maintenance state: %w", err)
+	}
+	t.mu.Lock()
+	if t.gen == g {
+		t.gen++
+		t.applyLocked(s, "set")
+		t.mu.Unlock()
+		return nil
+	}
+	t.mu.Unlock()
+	// A notification arrived while we were saving. It may be our own save
+	// or one that came after it, so neither ours nor theirs is known to be
+	// the newest: ask the store, which is.
+	t.read(ctx, "set")
+	return nil
+}
+
+// Run keeps the current state up to date until ctx ends: it watches the
+// store, reads it once at start and then every repair interval (more often
+// while the store is down), and restarts the watch when it fails. It returns
+// when ctx ends, after the goroutines it started have finished. Call it once.
+func (t *Tracker) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	// Watching before the first read means no change can slip between them.
+	wg.Go(func() { t.watch(ctx) })
+
+	t.read(ctx, "start")
+	t.readyOnce.Do(func() { close(t.ready) })
+	if h := t.Health(); !h.OK && ctx.Err() == nil {
+		t.log.Warn("state store unreachable at start; serving the startup state until it answers",
+			"error", h.LastError, "on", t.Current().On)
+	}
+
+	timer := time.NewTimer(t.nextRead())
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			t.read(ctx, "repair")
+			timer.Reset(t.nextRead())
+		}
+	}
+}
+
+func (t *Tracker) nextRead() time.Duration {
+	if !t.Health().OK {
+		return min(t.repair, outageRetry)
+	}
+	return t.repair
+}
+
+// read loads the state and applies it unless a newer one arrived meanwhile.
+func (t *Tracker) read(ctx context.Context, why string) {
+	t.mu.Lock()
+	g := t.gen
+	t.mu.Unlock()
+
+	rctx, cancel := context.WithTimeout(ctx, readTimeout)
+	s, err := t.store.Load(rctx)
+	cancel()
+	if ctx.Err() != nil {
+		return // shutting down: the failure says nothing about the store
+	}
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	t.ok()
+	if t.gen != g {
+		return
+	}
+	t.applyLocked(s, why)
+}
+
+func (t *Tracker) watch(ctx context.Context) {
+	wait := watchRetryMin
+	for {
+		started := time.Now()
+		err := t.store.Watch(ctx, t.watched)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > watchRetryMax {
+			wait = watchRetryMin // it worked for a while; this is a new problem
+		}
+		t.log.Warn("watching the state store failed; the periodic read still runs",
+			"error", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, watchRetryMax)
+	}
+}
+
+func (t *Tracker) watched(s State) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.gen++
+	t.ok()
+	t.applyLocked(s, "watch")
+}
+
+func (t *Tracker) fail(err error) {
+	t.hmu.Lock()
+	defer t.hmu.Unlock()
+	wasOK := t.health.OK
+	t.health.OK = false
+	t.health.LastError = err.Error()
+	if wasOK {
+		t.log.Warn("state store unreachable; keeping the last known state",
+			"error", err, "on", t.Current().On, "last_ok", t.health.LastOK)
+	} else {
+		t.log.Debug("state store still unreachable", "error", err)
+	}
+}
+
+func (t *Tracker) ok() {
+	t.hmu.Lock()
+	defer t.hmu.Unlock()
+	now := time.Now()
+	if !t.health.OK && !t.health.LastOK.IsZero() {
+		t.log.Info("state store reachable again", "since_last_ok", now.Sub(t.health.LastOK).Round(time.Millisecond))
+	}
+	t.health.OK = true
+	t.health.LastOK = now
+}
+
+func (t *Tracker) applyLocked(s State, source string) {
+	old := *t.cur.Load()
+	if old.Equal(s) {
+		return
+	}
+	t.cur.Store(&s)
+	attrs := []any{"source", source, "on", s.On, "changed_by", s.ChangedBy, "reason", s.Reason}
+	if !s.Start.IsZero() {
+		attrs = append(attrs, "start", s.Start)
+	}
+	if !s.Until.IsZero() {
+		attrs = append(attrs, "until", s.Until)
+	}
+	t.log.Info("maintenance state changed", attrs...)
+	for _, fn := range t.hooks {
+		fn(old, s)
+	}
+}
