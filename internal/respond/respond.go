@@ -74,7 +74,6 @@ type response struct {
 	makeVariant func(body []byte, lang int) *variant
 	data        func(lang, status int, overdue, unplanned bool) page.Data
 	retry       bool // send Retry-After (503 and 429 only)
-	header      http.Header
 	counters    [negotiate.HTML + 1]prometheus.Counter
 	name        string
 }
