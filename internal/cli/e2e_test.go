@@ -47,7 +47,26 @@ type proc struct {
 	addr   string
 	mu     sync.Mutex
 	stderr bytes.Buffer
+	stdout syncBuffer
 	done   chan error
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writes and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (p *proc) logs() string {
@@ -68,7 +87,7 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Stdout = io.Discard
+	p.cmd.Stdout = &p.stdout
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +114,9 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	})
 	select {
 	case p.addr = <-found:
+	case err := <-p.done:
+		p.done <- err
+		t.Fatalf("maintpage exited (%v) before listening; stderr:\n%s", err, p.logs())
 	case <-time.After(20 * time.Second):
 		t.Fatalf("maintpage did not start listening; stderr:\n%s", p.logs())
 	}
@@ -374,5 +396,73 @@ func TestBinaryStatusEndpoint(t *testing.T) {
 	}
 	if st["maintenance"] != true || st["message"] != "db upgrade" || st["until"] != "2030-01-01T00:00:00Z" {
 		t.Errorf("status = %v", st)
+	}
+}
+
+func TestBinaryLogsOneLinePerRequestWithoutQuery(t *testing.T) {
+	t.Parallel()
+	p := start(t, nil, "serve")
+	get(t, p, "POST", "/orders/7?token=s3cret", map[string]string{"Authorization": "Bearer hunter2hunter2"})
+	var line map[string]any
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, l := range strings.Split(p.stdout.String(), "\n") {
+			if strings.Contains(l, `"path":"/orders/7"`) {
+				if err := json.Unmarshal([]byte(l), &line); err != nil {
+					t.Fatalf("log line is not JSON: %v: %s", err, l)
+				}
+			}
+		}
+		if line != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if line == nil {
+		t.Fatalf("no request log line; stdout:\n%s", p.stdout.String())
+	}
+	if line["method"] != "POST" || line["status"] != float64(503) || line["msg"] != "request" {
+		t.Errorf("log line = %v", line)
+	}
+	if out := p.stdout.String() + p.logs(); strings.Contains(out, "s3cret") || strings.Contains(out, "hunter2") {
+		t.Errorf("a secret from the request reached the logs:\n%s", out)
+	}
+}
+
+func TestBinaryServesMetricsOnItsOwnListener(t *testing.T) {
+	t.Parallel()
+	p := start(t, []string{"MAINTPAGE_METRICS_LISTEN=127.0.0.1:0"}, "serve")
+	get(t, p, "GET", "/x", map[string]string{"Accept": "application/json"})
+	m := regexp.MustCompile(`"msg":"metrics listening","addr":"([^"]+)"`).FindStringSubmatch(p.logs())
+	if m == nil {
+		t.Fatalf("no metrics listener in logs:\n%s", p.logs())
+	}
+	resp, err := client.Get("http://" + m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `maintpage_responses_total{format="json",rule="default",status="503"} 1`; !strings.Contains(string(body), want) {
+		t.Errorf("metrics lack %q:\n%s", want, body)
+	}
+	if r, _ := get(t, p, "GET", "/_maintenance/metrics", nil); r.StatusCode != 404 {
+		t.Errorf("metrics on the main port without a token: %d, want 404", r.StatusCode)
+	}
+}
+
+func TestBinarySpeaksH2C(t *testing.T) {
+	t.Parallel()
+	p := start(t, []string{"MAINTPAGE_H2C=true"}, "serve")
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://" + p.addr + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 503 {
+		t.Errorf("got %s %d, want HTTP/2 503", resp.Proto, resp.StatusCode)
 	}
 }

@@ -427,7 +427,7 @@ func validate(c *Config, ps *problems) {
 			ps.add("", "logo", "%q is not in assets_dir %q: copy it there or correct the name", c.Logo, c.AssetsDir)
 		}
 	}
-	if c.MetricsListen != "" && c.MetricsListen == c.Addr() {
+	if c.MetricsListen != "" && c.MetricsListen == c.Addr() && !strings.HasSuffix(c.Addr(), ":0") {
 		ps.add("", "metrics_listen", "must differ from the main address %s", c.Addr())
 	}
 	if c.ShutdownTimeout >= 10e9 {
