@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +30,8 @@ const (
 	HTMLFile = "page.html"
 	TextFile = "page.txt"
 	JSONFile = "page.json"
+	// partialsFile defines the templates every HTML page may call, such as "autoreturn".
+	partialsFile = "partials.html"
 )
 
 // Request is the part of a request a rule's template may show. Values are raw; html/template
@@ -39,7 +43,8 @@ type Request struct {
 	Query  string
 }
 
-// Data is what every template sees. The README documents these fields for template authors.
+// Data is what every template sees. The README's "Your own templates" section documents every
+// field and method for template authors; keep the two in step.
 type Data struct {
 	Lang        string    // BCP 47 tag of the chosen language
 	Title       string    // configured title, or the built-in one
@@ -49,14 +54,33 @@ type Data struct {
 	Overdue     bool      // the announced end has passed
 	Unplanned   bool      // the application is down outside a planned window (gate fallback)
 	Refresh     int       // seconds between reloads for readers without JavaScript; 0 for none
-	Logo        string    // URL of the logo, or ""
-	Accent      string    // CSS colour
+	Logo        string    // URL of the logo (versioned by its content), or ""
+	Accent      string    // the configured accent colour, #rrggbb or #rgb
+	AccentText  string    // the accent, darkened until it reads at WCAG AA on a white card
+	AccentDark  string    // the accent, lightened until it reads at WCAG AA on the dark card
 	ContactURL  string
 	ContactText string
 	ExtraCSS    string
 	AssetsURL   string // URL prefix of the assets directory, ending in /
 	T           Strings
 	Request     Request // only filled for rule templates that show it
+}
+
+// ShownTitle is the heading to show: the unplanned one when the application is down outside a
+// window, else the title.
+func (d Data) ShownTitle() string {
+	if d.Unplanned {
+		return d.T.Unplanned
+	}
+	return d.Title
+}
+
+// ShownMessage is the message to show, chosen like ShownTitle.
+func (d Data) ShownMessage() string {
+	if d.Unplanned {
+		return d.T.UnplannedMsg
+	}
+	return d.Message
 }
 
 // UntilRFC3339 is the announced end for <time datetime> and JSON; "" when none.
@@ -67,35 +91,39 @@ func (d Data) UntilRFC3339() string {
 	return d.Until.UTC().Format(time.RFC3339)
 }
 
-// UntilText is the announced end for readers without JavaScript, in UTC.
+// UntilText is the announced end for readers without JavaScript and for terminals: in UTC, in a
+// form that reads the same in every language. The page's script replaces it with the reader's
+// own zone and language.
 func (d Data) UntilText() string {
 	if d.Until.IsZero() {
 		return ""
 	}
-	return d.Until.UTC().Format("Mon 2 Jan 2006, 15:04 UTC")
+	return d.Until.UTC().Format("2006-01-02 15:04 UTC")
 }
 
 // Page renders the maintenance response's bodies.
 type Page struct {
-	html  *htmltemplate.Template
-	text  *texttemplate.Template
-	json  *texttemplate.Template
-	langs []string
-	base  []Data // per language, with everything but status, times and request
+	html               *htmltemplate.Template
+	text               *texttemplate.Template
+	json               *texttemplate.Template
+	htmlName, textName string // the template names: the file's path, or "built-in page.html"
+	jsonName           string
+	langs              []string
+	base               []Data // per language, with everything but status, times and request
 }
 
 // New parses the embedded templates and any overrides in cfg.TemplatesDir, and test-renders each
-// so that a broken template fails here with its file and line.
+// in every state it can be in, so that a broken template fails here with its file and line.
 func New(cfg *config.Config) (*Page, error) {
 	p := &Page{}
 	var err error
-	if p.html, err = parseHTML(cfg.TemplatesDir); err != nil {
+	if p.html, p.htmlName, err = parseHTML(cfg.TemplatesDir); err != nil {
 		return nil, err
 	}
-	if p.text, err = parseText(cfg.TemplatesDir, TextFile); err != nil {
+	if p.text, p.textName, err = parseText(cfg.TemplatesDir, TextFile); err != nil {
 		return nil, err
 	}
-	if p.json, err = parseText(cfg.TemplatesDir, JSONFile); err != nil {
+	if p.json, p.jsonName, err = parseText(cfg.TemplatesDir, JSONFile); err != nil {
 		return nil, err
 	}
 	p.buildLanguages(cfg)
@@ -115,18 +143,22 @@ func (p *Page) Data(i int) Data { return p.base[i] }
 // exactly the page's inline style and script, by hash.
 func (p *Page) Render(f negotiate.Format, d Data) (body []byte, csp string, err error) {
 	var buf bytes.Buffer
+	name := ""
 	switch f {
 	case negotiate.HTML:
-		err = p.html.ExecuteTemplate(&buf, HTMLFile, d)
+		name = p.htmlName
+		err = p.html.ExecuteTemplate(&buf, name, d)
 	case negotiate.Text:
-		err = p.text.ExecuteTemplate(&buf, TextFile, d)
+		name = p.textName
+		err = p.text.ExecuteTemplate(&buf, name, d)
 	case negotiate.JSON, negotiate.ProblemJSON:
-		err = p.json.ExecuteTemplate(&buf, JSONFile, d)
+		name = p.jsonName
+		err = p.json.ExecuteTemplate(&buf, name, d)
 	default:
 		err = fmt.Errorf("no template for format %v", f)
 	}
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("render template: %w", err)
 	}
 	body = buf.Bytes()
 	switch f {
@@ -134,37 +166,49 @@ func (p *Page) Render(f negotiate.Format, d Data) (body []byte, csp string, err 
 		csp = CSP(body)
 	case negotiate.JSON, negotiate.ProblemJSON:
 		if !json.Valid(body) {
-			return nil, "", fmt.Errorf("%s does not render valid JSON; use {{json .Field}} for values", JSONFile)
+			return nil, "", fmt.Errorf("%s does not render valid JSON (got %.80q): write values with {{json .Field}}", name, strings.TrimSpace(buf.String()))
 		}
 	}
 	return body, csp, nil
 }
 
 func (p *Page) buildLanguages(cfg *config.Config) {
+	assets := cfg.ReservedPrefix + "assets/"
+	logo := ""
+	if cfg.Logo != "" {
+		logo = assets + url.PathEscape(cfg.Logo) + version(filepath.Join(cfg.AssetsDir, cfg.Logo))
+	}
+	accent := cfg.Accent
+	if accent == "" {
+		accent = DefaultAccent
+	}
+	// A language without its own texts shows the operator's words in the default language before
+	// the built-in ones: what was configured says more than our generic sentence.
+	var def config.Language
+	if len(cfg.Languages) > 0 {
+		def = cfg.Languages[0]
+	}
 	seen := map[string]bool{}
 	add := func(tag string, l config.Language) {
 		if seen[tag] {
 			return
 		}
 		seen[tag] = true
-		t, ok := builtin[primary(tag)]
-		if !ok {
-			t = builtin["en"]
-		}
+		t := builtinStrings(tag)
 		d := Data{
 			Lang:        tag,
 			T:           t,
-			Title:       first(l.Title, cfg.Title, t.Title),
-			Message:     first(l.Message, cfg.Message, t.Message),
+			Title:       first(l.Title, cfg.Title, def.Title, t.Title),
+			Message:     first(l.Message, cfg.Message, def.Message, t.Message),
 			Refresh:     int(cfg.RefreshEvery / time.Second),
-			Accent:      cfg.Accent,
+			Logo:        logo,
+			Accent:      accent,
+			AccentText:  readableOn(accent, lightCard),
+			AccentDark:  readableOn(accent, darkCard),
 			ContactURL:  cfg.ContactURL,
 			ContactText: first(cfg.ContactText, t.Contact),
 			ExtraCSS:    cfg.ExtraCSS,
-			AssetsURL:   cfg.ReservedPrefix + "assets/",
-		}
-		if cfg.Logo != "" {
-			d.Logo = d.AssetsURL + cfg.Logo
+			AssetsURL:   assets,
 		}
 		p.langs = append(p.langs, tag)
 		p.base = append(p.base, d)
@@ -177,16 +221,29 @@ func (p *Page) buildLanguages(cfg *config.Config) {
 	}
 }
 
-// check renders every template in every state it can be in.
+// version returns a query string naming the content of a file, so that an asset can be cached
+// for long and still change the moment the operator replaces it.
+func version(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "" // config validation reports a missing logo; the page still renders
+	}
+	sum := sha256.Sum256(b)
+	return "?v=" + hex.EncodeToString(sum[:6])
+}
+
+// check renders every template in every state it can be in, for every language.
 func (p *Page) check() error {
 	now := time.Now()
 	var errs []error
 	for _, f := range []negotiate.Format{negotiate.HTML, negotiate.Text, negotiate.ProblemJSON} {
-		for _, d := range []Data{p.base[0], withUntil(p.base[0], now.Add(time.Hour), false), withUntil(p.base[0], now.Add(-time.Hour), true)} {
-			for _, unplanned := range []bool{false, true} {
-				d.Status, d.Unplanned = 503, unplanned
-				if _, _, err := p.Render(f, d); err != nil {
-					errs = append(errs, err)
+		for _, base := range p.base {
+			for _, d := range []Data{base, withUntil(base, now.Add(time.Hour), false), withUntil(base, now.Add(-time.Hour), true)} {
+				for _, unplanned := range []bool{false, true} {
+					d.Status, d.Unplanned = 503, unplanned
+					if _, _, err := p.Render(f, d); err != nil {
+						errs = append(errs, err)
+					}
 				}
 			}
 		}
@@ -222,35 +279,45 @@ func Funcs() map[string]any {
 	}
 }
 
-func parseHTML(dir string) (*htmltemplate.Template, error) {
-	t := htmltemplate.New(HTMLFile).Funcs(Funcs()).Funcs(htmltemplate.FuncMap{
+// parseHTML parses the HTML page: the partials every HTML template may call ("autoreturn"), then
+// the user's page.html or the built-in one, which may redefine them.
+func parseHTML(dir string) (*htmltemplate.Template, string, error) {
+	src, name, err := source(dir, HTMLFile)
+	if err != nil {
+		return nil, "", err
+	}
+	t := htmltemplate.New(name).Funcs(Funcs()).Funcs(htmltemplate.FuncMap{
 		// css lets the configured extra CSS into the page's <style>; config rejects "</style".
 		"css": func(s string) htmltemplate.CSS { return htmltemplate.CSS(s) },
 	})
-	src, name, err := source(dir, HTMLFile)
+	partials, err := embedded.ReadFile("templates/" + partialsFile)
 	if err != nil {
-		return nil, err
+		return nil, "", fmt.Errorf("embedded template %s: %w", partialsFile, err)
+	}
+	if _, err := t.New("built-in " + partialsFile).Parse(string(partials)); err != nil {
+		return nil, "", fmt.Errorf("parse template: %w", err)
 	}
 	if _, err := t.Parse(src); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, "", fmt.Errorf("parse template: %w", err)
 	}
-	return t, nil
+	return t, name, nil
 }
 
-func parseText(dir, file string) (*texttemplate.Template, error) {
+func parseText(dir, file string) (*texttemplate.Template, string, error) {
 	src, name, err := source(dir, file)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	t, err := texttemplate.New(file).Funcs(Funcs()).Parse(src)
+	t, err := texttemplate.New(name).Funcs(Funcs()).Parse(src)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, "", fmt.Errorf("parse template: %w", err)
 	}
-	return t, nil
+	return t, name, nil
 }
 
 // source reads a template from the user's directory when it has one by that name, else the
-// embedded default.
+// embedded default. The name it returns is the template's name, so that every parse and
+// execution error starts with the file it comes from.
 func source(dir, file string) (src, name string, err error) {
 	if dir != "" {
 		path := filepath.Join(dir, file)
@@ -269,19 +336,26 @@ func source(dir, file string) (src, name string, err error) {
 	return string(b), "built-in " + file, nil
 }
 
-// CSP builds a Content-Security-Policy for an HTML body: nothing from other origins, and inline
-// <style> and <script> elements allowed only by the hash of their exact contents.
+// CSP builds a Content-Security-Policy for an HTML body: nothing from other origins, no plugins,
+// frames, forms or base; inline <style> and <script> elements allowed only by the hash of their
+// exact contents; images, stylesheets and fonts from the page's own origin (the assets under the
+// reserved prefix), scripts from it only when the body loads one by src, and requests only to
+// itself (the auto-return check).
 func CSP(body []byte) string {
 	styles := inlineHashes(body, "style")
 	scripts := inlineHashes(body, "script")
 	var b strings.Builder
-	b.WriteString("default-src 'none'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	b.WriteString("default-src 'none'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 	b.WriteString("; style-src 'self'")
 	for _, h := range styles {
 		b.WriteString(" '" + h + "'")
 	}
-	if len(scripts) > 0 {
+	external := hasScriptSrc(body)
+	if len(scripts) > 0 || external {
 		b.WriteString("; script-src")
+		if external {
+			b.WriteString(" 'self'")
+		}
 		for _, h := range scripts {
 			b.WriteString(" '" + h + "'")
 		}
@@ -293,29 +367,45 @@ func CSP(body []byte) string {
 // without a src attribute.
 func inlineHashes(body []byte, tag string) []string {
 	var out []string
+	eachElement(body, tag, func(attrs, content []byte) {
+		if !bytes.Contains(bytes.ToLower(attrs), []byte("src=")) {
+			sum := sha256.Sum256(content)
+			out = append(out, "sha256-"+base64.StdEncoding.EncodeToString(sum[:]))
+		}
+	})
+	return out
+}
+
+func hasScriptSrc(body []byte) bool {
+	found := false
+	eachElement(body, "script", func(attrs, _ []byte) {
+		found = found || bytes.Contains(bytes.ToLower(attrs), []byte("src="))
+	})
+	return found
+}
+
+// eachElement calls fn with the attributes and the raw contents of every <tag> element.
+func eachElement(body []byte, tag string, fn func(attrs, content []byte)) {
 	lower := bytes.ToLower(body)
 	open, closing := []byte("<"+tag), []byte("</"+tag+">")
 	for i := 0; ; {
 		j := bytes.Index(lower[i:], open)
 		if j < 0 {
-			return out
+			return
 		}
 		start := i + j
 		end := bytes.IndexByte(lower[start:], '>')
 		if end < 0 {
-			return out
+			return
 		}
-		attrs := lower[start+len(open) : start+end]
+		attrs := body[start+len(open) : start+end]
 		contentStart := start + end + 1
 		k := bytes.Index(lower[contentStart:], closing)
 		if k < 0 {
-			return out
+			return
 		}
-		if len(attrs) == 0 || attrs[0] == ' ' || attrs[0] == '\t' || attrs[0] == '\n' {
-			if !bytes.Contains(attrs, []byte("src=")) {
-				sum := sha256.Sum256(body[contentStart : contentStart+k])
-				out = append(out, "sha256-"+base64.StdEncoding.EncodeToString(sum[:]))
-			}
+		if len(attrs) == 0 || attrs[0] == ' ' || attrs[0] == '\t' || attrs[0] == '\n' || attrs[0] == '\r' || attrs[0] == '/' {
+			fn(attrs, body[contentStart:contentStart+k])
 		}
 		i = contentStart + k + len(closing)
 	}
