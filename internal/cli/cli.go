@@ -80,6 +80,7 @@ on and off without re-routing; "maintpage cf" moves Cloud Foundry routes to it a
 		newVersionCmd(e),
 		newCFCmd(e),
 	)
+	root.AddCommand(newToggleCmds(e)...)
 	return root
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -16,9 +17,11 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/maintpage/maintpage/internal/config"
+	"github.com/maintpage/maintpage/internal/gate"
 	"github.com/maintpage/maintpage/internal/metrics"
 	"github.com/maintpage/maintpage/internal/respond"
 	"github.com/maintpage/maintpage/internal/server"
+	"github.com/maintpage/maintpage/internal/state"
 )
 
 // listening lets tests learn the address when they serve on port 0.
@@ -78,8 +81,20 @@ Settings come from flags, then environment variables, then the --config file, th
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		m := metrics.New(reg)
+		tracker, stopState, err := startState(ctx, cfg, appLog)
+		if err != nil {
+			return err
+		}
+		defer stopState()
 		build := func(c *config.Config) (http.Handler, error) {
-			return respond.New(respond.Options{Config: c, Metrics: m, Gatherer: reg})
+			if !usesState(c) {
+				return respond.New(respond.Options{Config: c, Metrics: m, Gatherer: reg})
+			}
+			if c.State != cfg.State || c.StartupState != cfg.StartupState {
+				appLog.Warn("state and startup_state change only on restart; still using the store opened at start",
+					"state", state.RedactURL(cfg.State))
+			}
+			return gate.New(gate.Options{Config: c, Tracker: tracker, Metrics: m, Gatherer: reg, Log: appLog})
 		}
 		h, err := build(cfg)
 		if err != nil {
@@ -102,6 +117,45 @@ Settings come from flags, then environment variables, then the --config file, th
 		return nil
 	}
 	return cmd
+}
+
+// usesState reports whether serve answers through the gate, which follows the maintenance state:
+// in gate mode, and for the standalone page when a shared store or the admin API is configured (the
+// page then takes its message, end and reason from the state). Otherwise the bare Responder answers.
+func usesState(c *config.Config) bool {
+	return c.Gate() || c.State != "memory" || c.AdminToken != ""
+}
+
+// startState opens the state store and runs its tracker until stop is called; both outlive reloads.
+// It waits for the first read of the store (bounded by the tracker's read timeout), so the first
+// requests are not answered from the startup state.
+func startState(ctx context.Context, cfg *config.Config, log *slog.Logger) (*state.Tracker, func(), error) {
+	routeRedisLogs(log)
+	store, err := state.Open(cfg.State, log)
+	if err != nil {
+		return nil, nil, usageErr(err)
+	}
+	startup := state.State{}
+	if cfg.StartupState == "on" {
+		startup = state.State{On: true, Reason: "the state store could not be read at start (startup_state: on)"}
+	}
+	tr := state.NewTracker(store, startup, 0, log)
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { tr.Run(tctx) })
+	select {
+	case <-tr.Ready():
+	case <-ctx.Done():
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			store.Close() //nolint:errcheck // nothing left to do with the store
+		})
+	}
+	return tr, stop, nil
 }
 
 // loggers builds the process log (stderr) and the request log (stdout, buffered; nil when off).

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"net/netip"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -46,7 +48,30 @@ type Config struct {
 	TemplatesDir string
 	RefreshEvery time.Duration // the no-JavaScript Refresh fallback
 	Languages    []Language    // configured texts per language; the first is the default
+
+	// The gate (on when Upstream is set or RouteService is on).
+	Upstream              *url.URL // absolute http(s) URL of the application; nil when none
+	State                 string   // the state store's URL: memory, file:PATH, redis://host:port/db
+	StartupState          string   // on or off: the state served while the store cannot be read at start
+	EndAtUntil            bool     // end maintenance at the announced end
+	PreserveHost          bool     // send the client's Host upstream (else the upstream's)
+	FallbackStatuses      []int    // upstream statuses answered with the unplanned maintenance response
+	UpstreamDialTimeout   time.Duration
+	UpstreamHeaderTimeout time.Duration // time to wait for the upstream's response headers
+	AdminToken            string        // opens <prefix>admin/state; off when empty
+	BypassCIDRs           []netip.Prefix
+	TrustedProxies        []netip.Prefix // X-Forwarded-For is believed only from these
+	BypassSecret          string         // enables <prefix>bypass?secret=… and X-Maintpage-Bypass
+	BypassCookieDomain    string         // "" for a host-only cookie
+	BypassTTL             time.Duration
+	BypassPaths           []string // path prefixes that always pass
+	RouteService          bool
+	RouteServiceHosts     []string // exact host names or *.domain
 }
+
+// Gate reports whether serve runs as a gate in front of an application rather than as the
+// standalone maintenance page.
+func (c *Config) Gate() bool { return c.Upstream != nil || c.RouteService }
 
 // Rule answers the requests it matches with its own status, format, body and headers.
 type Rule struct {

@@ -430,7 +430,41 @@ func validate(c *Config, ps *problems) {
 	if c.MetricsListen != "" && c.MetricsListen == c.Addr() && !strings.HasSuffix(c.Addr(), ":0") {
 		ps.add("", "metrics_listen", "must differ from the main address %s", c.Addr())
 	}
+	validateGate(c, ps)
 	if c.ShutdownTimeout >= 10e9 {
 		ps.add("", "shutdown_timeout", "%v is not shorter than Cloud Foundry's 10s stop timeout: use 8s or less", c.ShutdownTimeout)
+	}
+}
+
+// validateGate checks the gate's settings against each other: a setting that only the gate reads is
+// an error without the gate, so that nobody believes a bypass or route-service list is in force.
+func validateGate(c *Config, ps *problems) {
+	if c.RouteService && len(c.RouteServiceHosts) == 0 {
+		ps.add("", "route_service_hosts", "required with route_service: list the hosts of the routes bound to this service, such as *.apps.example.com, so that the gate never forwards to a host a stranger names")
+	}
+	if !c.RouteService && len(c.RouteServiceHosts) > 0 {
+		ps.add("", "route_service_hosts", "only used with route_service: true; set it or remove this list")
+	}
+	if !c.Gate() {
+		for _, s := range []struct {
+			key string
+			set bool
+		}{
+			{"bypass_cidrs", len(c.BypassCIDRs) > 0},
+			{"trusted_proxies", len(c.TrustedProxies) > 0},
+			{"bypass_secret", c.BypassSecret != ""},
+			{"bypass_cookie_domain", c.BypassCookieDomain != ""},
+			{"bypass_paths", len(c.BypassPaths) > 0},
+		} {
+			if s.set {
+				ps.add("", s.key, "only used in gate mode: set upstream (or route_service: true), or remove it")
+			}
+		}
+	}
+	if c.BypassCookieDomain != "" && c.BypassSecret == "" {
+		ps.add("", "bypass_cookie_domain", "the bypass cookie needs bypass_secret: set one (at least 16 random characters) or remove the domain")
+	}
+	if c.AdminToken != "" && c.AdminToken == c.BypassSecret {
+		ps.add("", "bypass_secret", "must differ from admin_token: the bypass secret is handed out in links, the admin token must not be")
 	}
 }

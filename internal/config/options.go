@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -191,6 +192,144 @@ var options = []Option{
 			c.MaxBodyBytes = int64(n)
 			return nil
 		}},
+
+	// The gate.
+	{Key: "upstream", Env: "MAINTPAGE_UPSTREAM", Flag: "upstream",
+		Help: "the application's URL (http://127.0.0.1:3000); makes serve a gate that passes traffic through while maintenance is off",
+		set: func(c *Config, v string) error {
+			u, err := url.Parse(strings.TrimSpace(v))
+			switch {
+			case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "":
+				return fmt.Errorf("write an absolute http or https URL, such as http://127.0.0.1:3000 or https://app.internal")
+			case u.User != nil:
+				return fmt.Errorf("must not contain a user or password: the gate passes the client's own Authorization through")
+			case u.RawQuery != "" || u.Fragment != "":
+				return fmt.Errorf("must not have a query or fragment: write scheme://host[:port][/path]")
+			}
+			c.Upstream = u
+			return nil
+		}},
+	{Key: "state", Env: "MAINTPAGE_STATE", Flag: "state", Default: "memory",
+		Help: "where the maintenance state lives: memory (this process only), file:PATH or redis://host:port/db (shared by every instance)",
+		set: func(c *Config, v string) error {
+			v = strings.TrimSpace(v)
+			scheme, rest, _ := strings.Cut(v, ":")
+			switch strings.ToLower(scheme) {
+			case "memory":
+				if v != scheme {
+					return fmt.Errorf(`"memory" takes nothing after it`)
+				}
+			case "file":
+				if rest == "" {
+					return fmt.Errorf("name the file: file:/var/lib/maintpage/state.json")
+				}
+			case "redis", "rediss":
+				if !strings.HasPrefix(rest, "//") || len(rest) == 2 {
+					return fmt.Errorf("write redis://host:port/db, such as redis://127.0.0.1:6379/0")
+				}
+			default:
+				return fmt.Errorf("use memory, file:PATH or redis://host:port/db")
+			}
+			c.State = v
+			return nil
+		}},
+	{Key: "startup_state", Env: "MAINTPAGE_STARTUP_STATE", Flag: "startup-state", Default: "off",
+		Help: "maintenance on or off while the state store cannot be read at start (off keeps the app reachable, on is safe when in doubt)",
+		set:  func(c *Config, v string) error { return setEnum(&c.StartupState, v, "off", "on") }},
+	{Key: "end_at_until", Env: "MAINTPAGE_END_AT_UNTIL", Flag: "end-at-until", Default: "false",
+		Help: "end maintenance by itself at the announced end (windows overrun: off by default)",
+		set:  func(c *Config, v string) error { return setBool(&c.EndAtUntil, v) }},
+	{Key: "preserve_host", Env: "MAINTPAGE_PRESERVE_HOST", Flag: "preserve-host", Default: "true",
+		Help: "send the client's Host header to the upstream; false sends the upstream URL's host",
+		set:  func(c *Config, v string) error { return setBool(&c.PreserveHost, v) }},
+	{Key: "fallback_statuses", Env: "MAINTPAGE_FALLBACK_STATUSES", Flag: "fallback-statuses", Default: "502,503,504", List: true,
+		Help: "upstream statuses answered with the unplanned maintenance page instead; none turns it off",
+		set: func(c *Config, v string) error {
+			c.FallbackStatuses = nil
+			if strings.EqualFold(strings.TrimSpace(v), "none") {
+				return nil
+			}
+			for _, s := range splitList(v) {
+				n, err := strconv.Atoi(s)
+				if err != nil || n < 400 || n > 599 {
+					return fmt.Errorf("%q: use HTTP statuses from 400 to 599, such as 502,503,504, or none", s)
+				}
+				c.FallbackStatuses = append(c.FallbackStatuses, n)
+			}
+			return nil
+		}},
+	{Key: "upstream_dial_timeout", Env: "MAINTPAGE_UPSTREAM_DIAL_TIMEOUT", Flag: "upstream-dial-timeout", Default: "5s",
+		Help: "time allowed to connect to the upstream before the unplanned page answers",
+		set:  func(c *Config, v string) error { return setPositiveDuration(&c.UpstreamDialTimeout, v) }},
+	{Key: "upstream_header_timeout", Env: "MAINTPAGE_UPSTREAM_HEADER_TIMEOUT", Flag: "upstream-header-timeout", Default: "60s",
+		Help: "time allowed for the upstream's response headers before the unplanned page answers",
+		set:  func(c *Config, v string) error { return setPositiveDuration(&c.UpstreamHeaderTimeout, v) }},
+	{Key: "admin_token", Env: "MAINTPAGE_ADMIN_TOKEN", Flag: "admin-token", Secret: true,
+		Help: "bearer token that opens the admin API at <reserved_prefix>admin/state; closed when empty",
+		set: func(c *Config, v string) error {
+			if len(v) < 16 {
+				return fmt.Errorf("too short: use at least 16 random characters (openssl rand -hex 24)")
+			}
+			c.AdminToken = v
+			return nil
+		}},
+	{Key: "bypass_cidrs", Env: "MAINTPAGE_BYPASS_CIDRS", Flag: "bypass-cidrs", List: true,
+		Help: "client networks that pass through while maintenance is on (10.0.0.0/8, 203.0.113.7)",
+		set:  func(c *Config, v string) error { return setPrefixes(&c.BypassCIDRs, v) }},
+	{Key: "trusted_proxies", Env: "MAINTPAGE_TRUSTED_PROXIES", Flag: "trusted-proxies", List: true,
+		Help: "networks of the proxies in front (router, load balancer); X-Forwarded-For is believed only from them",
+		set:  func(c *Config, v string) error { return setPrefixes(&c.TrustedProxies, v) }},
+	{Key: "bypass_secret", Env: "MAINTPAGE_BYPASS_SECRET", Flag: "bypass-secret", Secret: true,
+		Help: "enables the secret link <reserved_prefix>bypass?secret=… (sets a signed cookie) and the X-Maintpage-Bypass header",
+		set: func(c *Config, v string) error {
+			if len(v) < 16 {
+				return fmt.Errorf("too short: use at least 16 random characters (openssl rand -hex 24)")
+			}
+			c.BypassSecret = v
+			return nil
+		}},
+	{Key: "bypass_cookie_domain", Env: "MAINTPAGE_BYPASS_COOKIE_DOMAIN", Flag: "bypass-cookie-domain",
+		Help: "domain of the bypass cookie, so that it works on subdomains (example.com); host-only when empty",
+		set: func(c *Config, v string) error {
+			d := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(v), "."))
+			if d == "" || strings.ContainsAny(d, "/:@*?#; ,=") || strings.HasSuffix(d, ".") {
+				return fmt.Errorf("write a domain name, such as example.com")
+			}
+			c.BypassCookieDomain = d
+			return nil
+		}},
+	{Key: "bypass_ttl", Env: "MAINTPAGE_BYPASS_TTL", Flag: "bypass-ttl", Default: "12h",
+		Help: "how long a bypass cookie is valid",
+		set:  func(c *Config, v string) error { return setPositiveDuration(&c.BypassTTL, v) }},
+	{Key: "bypass_paths", Env: "MAINTPAGE_BYPASS_PATHS", Flag: "bypass-paths", List: true,
+		Help: "path prefixes that always pass through, such as /healthz",
+		set: func(c *Config, v string) error {
+			c.BypassPaths = nil
+			for _, p := range splitList(v) {
+				if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#") {
+					return fmt.Errorf("%q: a path prefix starts with / and has no query, such as /healthz", p)
+				}
+				c.BypassPaths = append(c.BypassPaths, p)
+			}
+			return nil
+		}},
+	{Key: "route_service", Env: "MAINTPAGE_ROUTE_SERVICE", Flag: "route-service", Default: "false",
+		Help: "act as a Cloud Foundry route service: pass requests to their X-CF-Forwarded-Url",
+		set:  func(c *Config, v string) error { return setBool(&c.RouteService, v) }},
+	{Key: "route_service_hosts", Env: "MAINTPAGE_ROUTE_SERVICE_HOSTS", Flag: "route-service-hosts", List: true,
+		Help: "hosts a route-service request may be forwarded to: exact (app.example.com) or *.example.com",
+		set: func(c *Config, v string) error {
+			c.RouteServiceHosts = nil
+			for _, h := range splitList(v) {
+				h = strings.ToLower(h)
+				rest := strings.TrimPrefix(h, "*.")
+				if rest == "" || strings.ContainsAny(rest, "*/:@?# ") || strings.HasPrefix(rest, ".") {
+					return fmt.Errorf("%q: use a host name like app.example.com or *.apps.example.com", h)
+				}
+				c.RouteServiceHosts = append(c.RouteServiceHosts, h)
+			}
+			return nil
+		}},
 }
 
 func optionByKey(key string) (*Option, bool) {
@@ -232,6 +371,38 @@ func setDuration(dst *time.Duration, v string, min time.Duration) error {
 		return fmt.Errorf("too short: use at least %v", min)
 	}
 	*dst = d
+	return nil
+}
+
+// setPositiveDuration is setDuration for timeouts, where 0 would mean "wait forever".
+func setPositiveDuration(dst *time.Duration, v string) error {
+	var d time.Duration
+	if err := setDuration(&d, v, time.Millisecond); err != nil {
+		return err
+	}
+	if d == 0 {
+		return fmt.Errorf("must be more than 0")
+	}
+	*dst = d
+	return nil
+}
+
+// setPrefixes reads a list of CIDRs; a bare address is a network of one.
+func setPrefixes(dst *[]netip.Prefix, v string) error {
+	var out []netip.Prefix
+	for _, s := range splitList(v) {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return fmt.Errorf("%q: write a network such as 10.0.0.0/8 or fd00::/8, or an address such as 203.0.113.7", s)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	*dst = out
 	return nil
 }
 

@@ -1,0 +1,329 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/maintpage/maintpage/internal/admin"
+	"github.com/maintpage/maintpage/internal/state"
+)
+
+const toggleExitCodes = `Exit codes:
+  0  done; for status: the state was read
+  1  the store or the gate's admin API could not be reached, or did not take the change
+  2  usage, nothing was changed: bad flags or times, neither or both of --state and --admin,
+     --state memory, no MAINTPAGE_ADMIN_TOKEN, or a token the gate refused`
+
+// toggleTimeout bounds one command: a store or gate that does not answer is an error, not a hang.
+const toggleTimeout = 20 * time.Second
+
+type toggleFlags struct {
+	state, admin                      string
+	message, until, start, reason, by string
+	json                              bool
+}
+
+func newToggleCmds(e *env) []*cobra.Command {
+	common := func(c *cobra.Command, f *toggleFlags) {
+		c.Flags().StringVar(&f.state, "state", "", "the store the gates read: file:PATH or redis://host:port/db (env MAINTPAGE_STATE)")
+		c.Flags().StringVar(&f.admin, "admin", "", "a gate's URL, such as https://gate.example.com; token from MAINTPAGE_ADMIN_TOKEN")
+		c.Flags().BoolVar(&f.json, "json", false, "print the state as JSON")
+	}
+	who := func(c *cobra.Command, f *toggleFlags) {
+		c.Flags().StringVar(&f.reason, "reason", "", "why, for the status endpoint and the log")
+		c.Flags().StringVar(&f.by, "by", "", "who made the change (default $USER@hostname)")
+	}
+
+	on := &toggleFlags{}
+	onCmd := &cobra.Command{
+		Use:   "on",
+		Short: "Turn maintenance on at every gate that reads the state",
+		Long: `on stores "maintenance on" where the gates read it, directly in the store (--state) or through a
+gate's admin API (--admin). Every gate on the same store switches within a second; nothing is
+re-routed. --start schedules the window: the gates turn maintenance on by themselves at that time.
+--until announces its end (Retry-After and the page say it); the gates end it then only with
+end_at_until: true. Times are RFC 3339 (2026-11-26T18:00:00Z) or a duration from now (90m, 2h).
+
+` + toggleExitCodes,
+		Example: `  maintpage on --state redis://redis.internal:6379/0 --message "Upgrading the database" --until 2h
+  maintpage on --admin https://gate.example.com --start 2026-11-26T17:00:00Z --until 2026-11-26T18:00:00Z`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error { return runToggle(cmd.Context(), e, on, true) },
+	}
+	common(onCmd, on)
+	who(onCmd, on)
+	onCmd.Flags().StringVar(&on.message, "message", "", "the message every format shows (default: the configured one)")
+	onCmd.Flags().StringVar(&on.until, "until", "", "announced end: RFC 3339 time or a duration from now")
+	onCmd.Flags().StringVar(&on.start, "start", "", "scheduled start: RFC 3339 time or a duration from now (default: now)")
+
+	off := &toggleFlags{}
+	offCmd := &cobra.Command{
+		Use:   "off",
+		Short: "Turn maintenance off: the gates pass traffic to the application again",
+		Long: `off stores "maintenance off" where the gates read it (--state) or through a gate's admin API
+(--admin). A scheduled window that has not started is cancelled too.
+
+` + toggleExitCodes,
+		Example: `  maintpage off --state redis://redis.internal:6379/0`,
+		Args:    exactArgs(0, "no arguments"),
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runToggle(cmd.Context(), e, off, false) },
+	}
+	common(offCmd, off)
+	who(offCmd, off)
+
+	st := &toggleFlags{}
+	statusCmd := &cobra.Command{
+		Use:   "status",
+		Short: "Print the maintenance state",
+		Long: `status prints the stored maintenance state (--state) or a gate's view of it, with its store's
+health (--admin). It exits 0 whether maintenance is on or off.
+
+` + toggleExitCodes,
+		Example: `  maintpage status --admin https://gate.example.com --json`,
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), toggleTimeout)
+			defer cancel()
+			b, err := openBackend(e, st)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			s, err := b.status(ctx)
+			if err != nil {
+				return err
+			}
+			return printState(e.stdout, s, b.viaAdmin(), st.json, time.Now())
+		},
+	}
+	common(statusCmd, st)
+	return []*cobra.Command{onCmd, offCmd, statusCmd}
+}
+
+func runToggle(ctx context.Context, e *env, f *toggleFlags, on bool) error {
+	now := time.Now()
+	s := state.State{On: on, Message: f.message, Reason: f.reason, ChangedBy: f.by}
+	var err error
+	if s.Until, err = parseWhen("--until", f.until, now); err != nil {
+		return err
+	}
+	if s.Start, err = parseWhen("--start", f.start, now); err != nil {
+		return err
+	}
+	if !s.Until.IsZero() && !s.Until.After(now) {
+		return usageErr(fmt.Errorf("--until %s is in the past: announce an end that is still to come", f.until))
+	}
+	if !s.Start.IsZero() && !s.Until.IsZero() && !s.Until.After(s.Start) {
+		return usageErr(errors.New("--until must be after --start"))
+	}
+	if s.ChangedBy == "" {
+		s.ChangedBy = defaultChangedBy(e)
+	}
+	b, err := openBackend(e, f)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	ctx, cancel := context.WithTimeout(ctx, toggleTimeout)
+	defer cancel()
+	got, err := b.set(ctx, s)
+	if err != nil {
+		return err
+	}
+	return printState(e.stdout, got, b.viaAdmin(), f.json, now)
+}
+
+// parseWhen reads an RFC 3339 time or a duration from now ("90m", "+2h").
+func parseWhen(flag, v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	if d, err := time.ParseDuration(strings.TrimPrefix(v, "+")); err == nil && d > 0 {
+		return now.Add(d).UTC().Truncate(time.Second), nil
+	}
+	return time.Time{}, usageErr(fmt.Errorf("%s %q: write an RFC 3339 time such as 2026-11-26T18:00:00Z, or a duration from now such as 90m or 2h", flag, v))
+}
+
+func defaultChangedBy(e *env) string {
+	user := e.getenv("USER")
+	if user == "" {
+		user = e.getenv("LOGNAME")
+	}
+	if user == "" {
+		user = "unknown"
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return user
+	}
+	return user + "@" + host
+}
+
+// backend is where on, off and status act: the store itself, or a gate's admin API.
+type backend interface {
+	status(ctx context.Context) (admin.Status, error)
+	set(ctx context.Context, s state.State) (admin.Status, error)
+	viaAdmin() bool
+	close()
+}
+
+func openBackend(e *env, f *toggleFlags) (backend, error) {
+	stateURL := f.state
+	if stateURL == "" && f.admin == "" {
+		stateURL = e.getenv("MAINTPAGE_STATE")
+	}
+	switch {
+	case stateURL != "" && f.admin != "":
+		return nil, usageErr(errors.New("give either --state (the store) or --admin (a gate), not both"))
+	case f.admin != "":
+		c, err := admin.NewClient(f.admin, e.getenv("MAINTPAGE_ADMIN_TOKEN"), nil)
+		if err != nil {
+			return nil, usageErr(err)
+		}
+		return adminBackend{c}, nil
+	case stateURL == "":
+		return nil, usageErr(errors.New("say where the state is: --state redis://host:port/db or file:PATH (the store the gates read), or --admin https://gate.example.com"))
+	case strings.EqualFold(stateURL, "memory"):
+		return nil, usageErr(errors.New(`--state memory lives inside one serve process and cannot be reached from here: use the store the gates share (redis://… or file:PATH), or --admin with a gate's URL`))
+	}
+	// go-redis would print every failed dial; the error we return says what matters.
+	routeRedisLogs(slog.New(slog.DiscardHandler))
+	store, err := state.Open(stateURL, nil)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return storeBackend{store: store, url: state.RedactURL(stateURL)}, nil
+}
+
+// redisLogsOnce guards go-redis's one process-wide logger, which it reads without a lock: set it
+// once, before any client exists.
+var redisLogsOnce sync.Once
+
+func routeRedisLogs(log *slog.Logger) { redisLogsOnce.Do(func() { state.RouteRedisLogs(log) }) }
+
+type storeBackend struct {
+	store state.Store
+	url   string
+}
+
+func (b storeBackend) viaAdmin() bool { return false }
+func (b storeBackend) close()         { b.store.Close() } //nolint:errcheck
+
+func (b storeBackend) status(ctx context.Context) (admin.Status, error) {
+	s, err := b.store.Load(ctx)
+	if err != nil {
+		return admin.Status{}, withCode(ExitFailure, fmt.Errorf("reading the state from %s: %w", b.url, err))
+	}
+	return admin.Status{State: s, Active: s.ActiveAt(time.Now(), false), Store: admin.Store{OK: true}}, nil
+}
+
+func (b storeBackend) set(ctx context.Context, s state.State) (admin.Status, error) {
+	s.ChangedAt = time.Now().UTC().Round(0)
+	if err := b.store.Save(ctx, s); err != nil {
+		return admin.Status{}, withCode(ExitFailure, fmt.Errorf("saving the state to %s, nothing changed: %w", b.url, err))
+	}
+	return admin.Status{State: s, Active: s.ActiveAt(time.Now(), false), Store: admin.Store{OK: true}}, nil
+}
+
+type adminBackend struct{ c *admin.Client }
+
+func (b adminBackend) viaAdmin() bool { return true }
+func (b adminBackend) close()         {}
+
+func (b adminBackend) status(ctx context.Context) (admin.Status, error) {
+	s, err := b.c.Status(ctx)
+	return s, adminErr(err)
+}
+
+func (b adminBackend) set(ctx context.Context, s state.State) (admin.Status, error) {
+	on := s.On
+	got, err := b.c.Set(ctx, admin.Request{On: &on, Message: s.Message, Until: s.Until, Start: s.Start, Reason: s.Reason, ChangedBy: s.ChangedBy})
+	return got, adminErr(err)
+}
+
+// adminErr makes a refused token, a missing admin API or a refused request a usage error (2): they
+// need a fix on the caller's side, not a retry.
+func adminErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var he *admin.HTTPError
+	if errors.As(err, &he) {
+		switch he.Status {
+		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+			return usageErr(err)
+		}
+	}
+	return withCode(ExitFailure, err)
+}
+
+func printState(w io.Writer, st admin.Status, viaAdmin, asJSON bool, now time.Time) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	s := st.State
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var mode string
+	switch {
+	case !s.On:
+		mode = "off"
+	case !s.Start.IsZero() && now.Before(s.Start):
+		mode = "scheduled: starts " + when(s.Start, now)
+	case viaAdmin && !st.Active:
+		mode = "on, but ended at the announced end (end_at_until)"
+	default:
+		mode = "on"
+	}
+	fmt.Fprintf(tw, "maintenance:\t%s\n", mode)
+	if s.On {
+		if s.Message != "" {
+			fmt.Fprintf(tw, "message:\t%s\n", s.Message)
+		}
+		if !s.Until.IsZero() {
+			fmt.Fprintf(tw, "until:\t%s\n", when(s.Until, now))
+		}
+	}
+	if s.Reason != "" {
+		fmt.Fprintf(tw, "reason:\t%s\n", s.Reason)
+	}
+	if !s.ChangedAt.IsZero() || s.ChangedBy != "" {
+		by := s.ChangedBy
+		if by == "" {
+			by = "unknown"
+		}
+		fmt.Fprintf(tw, "changed:\t%s by %s\n", s.ChangedAt.UTC().Format(time.RFC3339), by)
+	}
+	if viaAdmin {
+		if st.Store.OK {
+			fmt.Fprintf(tw, "gate's store:\tok\n")
+		} else {
+			fmt.Fprintf(tw, "gate's store:\tUNREACHABLE (%s); the gate serves its last known state\n", st.Store.LastError)
+		}
+	}
+	return tw.Flush()
+}
+
+func when(t, now time.Time) string {
+	d := t.Sub(now).Round(time.Second)
+	if d >= 0 {
+		return fmt.Sprintf("%s (in %s)", t.UTC().Format(time.RFC3339), d)
+	}
+	return fmt.Sprintf("%s (%s ago)", t.UTC().Format(time.RFC3339), -d)
+}

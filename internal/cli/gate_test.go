@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maintpage/maintpage/internal/config"
+	"github.com/maintpage/maintpage/internal/gate"
+	"github.com/maintpage/maintpage/internal/state"
+)
+
+func TestToggleUsageErrors(t *testing.T) {
+	t.Parallel()
+	file := "file:" + filepath.Join(t.TempDir(), "state.json")
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string // in stderr
+	}{
+		{"nowhere", nil, []string{"on"}, "say where the state is"},
+		{"memory", nil, []string{"on", "--state", "memory"}, "lives inside one serve process"},
+		{"memory from env", map[string]string{"MAINTPAGE_STATE": "memory"}, []string{"status"}, "lives inside one serve process"},
+		{"both", nil, []string{"off", "--state", file, "--admin", "https://gate.example.com"}, "not both"},
+		{"bad until", nil, []string{"on", "--state", file, "--until", "tomorrow"}, "RFC 3339"},
+		{"until in the past", nil, []string{"on", "--state", file, "--until", "2001-01-01T00:00:00Z"}, "in the past"},
+		{"until before start", nil, []string{"on", "--state", file, "--start", "3h", "--until", "2h"}, "after --start"},
+		{"bad store", nil, []string{"status", "--state", "postgres://x"}, "unknown kind"},
+		{"admin without token", nil, []string{"status", "--admin", "https://gate.example.com"}, "MAINTPAGE_ADMIN_TOKEN"},
+		{"admin over plain http", map[string]string{"MAINTPAGE_ADMIN_TOKEN": "0123456789abcdef"}, []string{"status", "--admin", "http://gate.example.com"}, "use https"},
+		{"argument", nil, []string{"off", "--state", file, "now"}, "takes no arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, _, stderr := run(t, tt.env, tt.args...)
+			if code != ExitUsage || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got exit %d, stderr %q; want %d and %q", code, stderr, ExitUsage, tt.want)
+			}
+		})
+	}
+}
+
+func TestToggleFileStore(t *testing.T) {
+	t.Parallel()
+	file := "file:" + filepath.Join(t.TempDir(), "state.json")
+	env := map[string]string{"USER": "alice"}
+	code, out, stderr := run(t, env, "on", "--state", file, "--message", "Upgrading", "--until", "2h", "--reason", "db migration")
+	if code != 0 {
+		t.Fatalf("on: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{`maintenance:  on\n`, `message:      Upgrading\n`, `until:        \S+ \(in (1h59m5\ds|2h0m0s)\)`, `reason:       db migration\n`, `by alice@`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("on: output does not match %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = run(t, env, "status", "--state", file, "--json")
+	var st struct {
+		State state.State `json:"state"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || !st.State.On || st.State.Message != "Upgrading" || !strings.HasPrefix(st.State.ChangedBy, "alice@") {
+		t.Errorf("status --json: exit %d, got %s", code, out)
+	}
+	code, out, _ = run(t, map[string]string{"MAINTPAGE_STATE": strings.TrimPrefix(file, "")}, "on", "--start", "1h", "--by", "bob")
+	if code != 0 || !strings.Contains(out, "scheduled: starts") || !strings.Contains(out, "by bob") {
+		t.Errorf("scheduled on via MAINTPAGE_STATE: exit %d:\n%s", code, out)
+	}
+	if code, out, _ = run(t, env, "off", "--state", file); code != 0 || !strings.Contains(out, "maintenance:  off") {
+		t.Errorf("off: exit %d:\n%s", code, out)
+	}
+	if code, out, _ = run(t, env, "status", "--state", file); code != 0 || !strings.Contains(out, "maintenance:  off") {
+		t.Errorf("status after off: exit %d:\n%s", code, out)
+	}
+}
+
+func TestToggleStoreUnreachable(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"status"}, {"on"}, {"off"}} {
+		code, _, stderr := run(t, nil, append(args, "--state", "redis://127.0.0.1:1/0")...)
+		if code != ExitFailure {
+			t.Errorf("%s: got exit %d (%s), want %d", args[0], code, stderr, ExitFailure)
+		}
+	}
+}
+
+func TestToggleAdmin(t *testing.T) {
+	t.Parallel()
+	const token = "0123456789abcdef-admin"
+	cfg, err := config.Load("", nil, map[string]string{"upstream": "http://127.0.0.1:1", "admin_token": token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := state.NewTracker(state.NewMemory(), state.State{}, time.Hour, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tr.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	g, err := gate.New(gate.Options{Config: cfg, Tracker: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	t.Cleanup(srv.Close)
+	env := map[string]string{"MAINTPAGE_ADMIN_TOKEN": token, "USER": "carol"}
+
+	code, out, stderr := run(t, env, "on", "--admin", srv.URL, "--message", "Via the API")
+	if code != 0 || !strings.Contains(out, "gate's store:  ok") || !tr.Current().On || tr.Current().Message != "Via the API" {
+		t.Fatalf("on --admin: exit %d (%s):\n%s", code, stderr, out)
+	}
+	if code, out, _ = run(t, env, "status", "--admin", srv.URL); code != 0 || !strings.Contains(out, "maintenance:   on") {
+		t.Errorf("status --admin: exit %d:\n%s", code, out)
+	}
+	if code, _, _ = run(t, env, "off", "--admin", srv.URL); code != 0 || tr.Current().On {
+		t.Errorf("off --admin: exit %d, on %v", code, tr.Current().On)
+	}
+	wrong := map[string]string{"MAINTPAGE_ADMIN_TOKEN": token + "x"}
+	if code, _, stderr = run(t, wrong, "on", "--admin", srv.URL); code != ExitUsage || !strings.Contains(stderr, "refused the token") || tr.Current().On {
+		t.Errorf("wrong token: exit %d, %q", code, stderr)
+	}
+	if code, _, _ = run(t, env, "status", "--admin", "http://127.0.0.1:1"); code != ExitFailure {
+		t.Errorf("unreachable gate: got exit %d, want %d", code, ExitFailure)
+	}
+}

@@ -1,0 +1,234 @@
+package gate
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/maintpage/maintpage/internal/config"
+)
+
+// CookieName is the bypass cookie's name.
+const CookieName = "maintpage_bypass"
+
+// bypass decides which requests pass through while maintenance is on.
+type bypass struct {
+	cidrs      []netip.Prefix
+	trusted    []netip.Prefix
+	paths      []string
+	secretHash [sha256.Size]byte // of bypass_secret; zero when none
+	hasSecret  bool
+	cookieKey  []byte
+	domain     string // the cookie's Domain attribute and signed payload; "" for host-only
+	ttl        time.Duration
+}
+
+func newBypass(cfg *config.Config) *bypass {
+	b := &bypass{
+		cidrs:   cfg.BypassCIDRs,
+		trusted: cfg.TrustedProxies,
+		paths:   cfg.BypassPaths,
+		domain:  cfg.BypassCookieDomain,
+		ttl:     cfg.BypassTTL,
+	}
+	if cfg.BypassSecret != "" {
+		b.hasSecret = true
+		b.secretHash = sha256.Sum256([]byte(cfg.BypassSecret))
+		// A key of its own for cookies, so that a cookie never reveals anything about the secret
+		// that the link and the header take.
+		mac := hmac.New(sha256.New, []byte(cfg.BypassSecret))
+		mac.Write([]byte("maintpage bypass cookie v1"))
+		b.cookieKey = mac.Sum(nil)
+	}
+	return b
+}
+
+func (b *bypass) enabled() bool { return b.hasSecret }
+
+// reason says why r passes through during maintenance: path, header, cookie or cidr; "" when it
+// does not. The cheap checks come first.
+func (b *bypass) reason(r *http.Request, now time.Time) string {
+	for _, p := range b.paths {
+		if strings.HasPrefix(r.URL.Path, p) {
+			return "path"
+		}
+	}
+	if b.hasSecret {
+		if v := r.Header.Get(bypassSecretHeader); v != "" && b.secretMatches(v) {
+			return "header"
+		}
+		if c, err := r.Cookie(CookieName); err == nil && b.verifyCookie(c.Value, b.cookieDomain(r), now) {
+			return "cookie"
+		}
+	}
+	if len(b.cidrs) > 0 {
+		if a := clientAddr(r, b.trusted); a.IsValid() && inPrefixes(b.cidrs, a) {
+			return "cidr"
+		}
+	}
+	return ""
+}
+
+// secretMatches compares hashes in constant time, so neither the content nor the length of the
+// secret leaks through timing.
+func (b *bypass) secretMatches(v string) bool {
+	h := sha256.Sum256([]byte(v))
+	return subtle.ConstantTimeCompare(h[:], b.secretHash[:]) == 1
+}
+
+// cookieDomain is the domain a cookie is minted for and checked against: the configured one, or
+// the request's host for a host-only cookie.
+func (b *bypass) cookieDomain(r *http.Request) string {
+	if b.domain != "" {
+		return b.domain
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(host)
+}
+
+// The cookie is base64url(payload) "." base64url(HMAC-SHA256(key, payload)), where payload is
+// "v1|<expiry, Unix seconds>|<domain>". The domain is signed so that a cookie minted by a gate for
+// another domain with the same secret is refused.
+var b64 = base64.RawURLEncoding
+
+const maxCookieLen = 512
+
+func (b *bypass) mintCookie(domain string, exp time.Time) string {
+	payload := "v1|" + strconv.FormatInt(exp.Unix(), 10) + "|" + domain
+	return b64.EncodeToString([]byte(payload)) + "." + b64.EncodeToString(b.sign([]byte(payload)))
+}
+
+func (b *bypass) sign(payload []byte) []byte {
+	mac := hmac.New(sha256.New, b.cookieKey)
+	mac.Write(payload)
+	return mac.Sum(nil)
+}
+
+func (b *bypass) verifyCookie(v, domain string, now time.Time) bool {
+	if len(v) > maxCookieLen {
+		return false
+	}
+	p64, m64, ok := strings.Cut(v, ".")
+	if !ok {
+		return false
+	}
+	payload, err := b64.DecodeString(p64)
+	if err != nil {
+		return false
+	}
+	got, err := b64.DecodeString(m64)
+	if err != nil || !hmac.Equal(got, b.sign(payload)) {
+		return false
+	}
+	parts := strings.SplitN(string(payload), "|", 3)
+	if len(parts) != 3 || parts[0] != "v1" {
+		return false
+	}
+	exp, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || now.Unix() >= exp {
+		return false
+	}
+	return parts[2] == domain
+}
+
+// serveLink answers <prefix>bypass?secret=…: with the right secret it sets the cookie and sends
+// the browser to /; otherwise 403 and no cookie. The secret travels in the query because the
+// request log never records queries.
+func (b *bypass) serveLink(w http.ResponseWriter, r *http.Request, now time.Time) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Robots-Tag", "noindex")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if !b.secretMatches(r.URL.Query().Get("secret")) {
+		http.Error(w, "forbidden: the bypass link's secret is wrong or missing", http.StatusForbidden)
+		return
+	}
+	exp := now.Add(b.ttl)
+	http.SetCookie(w, &http.Cookie{
+		Name:     CookieName,
+		Value:    b.mintCookie(b.cookieDomain(r), exp),
+		Path:     "/",
+		Domain:   b.domain,
+		Expires:  exp,
+		MaxAge:   int(b.ttl / time.Second),
+		HttpOnly: true,
+		Secure:   true,
+		SameSite: http.SameSiteLaxMode,
+	})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// clientAddr is the address of the client: the peer, unless the peer is a trusted proxy; then
+// X-Forwarded-For is walked from the right, past every trusted hop, to the first address that is
+// not trusted. An unreadable entry ends the walk with no address, since whatever is left of it was
+// written by someone we do not trust.
+func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addr := ap.Addr().Unmap().WithZone("")
+	if !inPrefixes(trusted, addr) {
+		return addr
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		line := xff[i]
+		for line != "" {
+			part := line
+			if j := strings.LastIndexByte(line, ','); j >= 0 {
+				part, line = line[j+1:], line[:j]
+			} else {
+				line = ""
+			}
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			a, ok := parseHop(part)
+			if !ok {
+				return netip.Addr{}
+			}
+			if !inPrefixes(trusted, a) {
+				return a
+			}
+			addr = a
+		}
+	}
+	return addr // every hop is trusted: the leftmost is the client
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, possibly with a port.
+func parseHop(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone(""), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	return netip.Addr{}, false
+}
+
+func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,171 @@
+package gate
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maintpage/maintpage/internal/state"
+)
+
+const secret = "correct-horse-battery-staple"
+
+func bypassFixture(t *testing.T, extra map[string]string) (*fixture, *echo) {
+	t.Helper()
+	up := newEcho(t)
+	settings := map[string]string{
+		"upstream":             up.URL,
+		"bypass_cidrs":         "203.0.113.0/24,2001:db8::/32",
+		"trusted_proxies":      "10.0.0.0/8",
+		"bypass_secret":        secret,
+		"bypass_cookie_domain": "example.com",
+		"bypass_paths":         "/healthz,/.well-known/",
+	}
+	for k, v := range extra {
+		if v == "" {
+			delete(settings, k)
+			continue
+		}
+		settings[k] = v
+	}
+	f := newFixture(t, settings, nil)
+	f.set(t, state.State{On: true, Message: "down"})
+	return f, up
+}
+
+func TestBypass(t *testing.T) {
+	t.Parallel()
+	f, _ := bypassFixture(t, nil)
+	now := f.clock.Now()
+	b := f.g.bypass
+	other := newBypass(f.g.cfg)
+	other.domain = "other.example"
+	otherSecret := *f.g.cfg
+	otherSecret.BypassSecret = "another-secret-of-enough-length"
+	forger := newBypass(&otherSecret)
+
+	tests := []struct {
+		name   string
+		path   string
+		remote string
+		header map[string]string
+		want   string // the Maintpage-Bypass reason, or "" for the maintenance response
+	}{
+		{"nobody", "/", "198.51.100.1:1", nil, ""},
+		{"allowed path", "/healthz", "198.51.100.1:1", nil, "path"},
+		{"allowed path prefix", "/.well-known/acme", "198.51.100.1:1", nil, "path"},
+		{"allowed network, direct", "/", "203.0.113.7:1", nil, "cidr"},
+		{"allowed network, IPv6", "/", "[2001:db8::1]:1", nil, "cidr"},
+		{"allowed network behind a trusted proxy", "/", "10.0.0.1:1", map[string]string{"X-Forwarded-For": "203.0.113.7"}, "cidr"},
+		{"allowed network behind two trusted proxies", "/", "10.0.0.1:1", map[string]string{"X-Forwarded-For": "203.0.113.7, 10.2.2.2"}, "cidr"},
+		{"spoofed X-Forwarded-For from an untrusted client", "/", "198.51.100.1:1", map[string]string{"X-Forwarded-For": "203.0.113.7"}, ""},
+		{"spoofed left of the real client", "/", "10.0.0.1:1", map[string]string{"X-Forwarded-For": "203.0.113.7, 198.51.100.1"}, ""},
+		{"garbage in X-Forwarded-For", "/", "10.0.0.1:1", map[string]string{"X-Forwarded-For": "203.0.113.7, nonsense"}, ""},
+		{"header with the secret", "/", "198.51.100.1:1", map[string]string{"X-Maintpage-Bypass": secret}, "header"},
+		{"header with a wrong secret", "/", "198.51.100.1:1", map[string]string{"X-Maintpage-Bypass": secret + "x"}, ""},
+		{"valid cookie", "/", "198.51.100.1:1", cookie(b.mintCookie("example.com", now.Add(time.Hour))), "cookie"},
+		{"expired cookie", "/", "198.51.100.1:1", cookie(b.mintCookie("example.com", now.Add(-time.Second))), ""},
+		{"cookie from another domain", "/", "198.51.100.1:1", cookie(other.mintCookie("other.example", now.Add(time.Hour))), ""},
+		{"cookie signed with another secret", "/", "198.51.100.1:1", cookie(forger.mintCookie("example.com", now.Add(time.Hour))), ""},
+		{"forged cookie: payload changed", "/", "198.51.100.1:1", cookie(tamper(b.mintCookie("example.com", now.Add(time.Hour)))), ""},
+		{"forged cookie: no signature", "/", "198.51.100.1:1", cookie(strings.Split(b.mintCookie("example.com", now.Add(time.Hour)), ".")[0]), ""},
+		{"forged cookie: garbage", "/", "198.51.100.1:1", cookie("djF8OTk5OTk5OTk5OXxleGFtcGxlLmNvbQ.AAAA"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := f.do("GET", tt.path, tt.remote, tt.header)
+			got := w.Header().Get("Maintpage-Bypass")
+			if got != tt.want {
+				t.Fatalf("Maintpage-Bypass: got %q, want %q (status %d)", got, tt.want, w.Code)
+			}
+			wantCode := 200
+			if tt.want == "" {
+				wantCode = 503
+			}
+			if w.Code != wantCode {
+				t.Errorf("status: got %d, want %d", w.Code, wantCode)
+			}
+		})
+	}
+}
+
+func cookie(v string) map[string]string { return map[string]string{"Cookie": CookieName + "=" + v} }
+
+// tamper moves the expiry in the signed payload far into the future and keeps the old signature.
+func tamper(v string) string {
+	_, sig, _ := strings.Cut(v, ".")
+	return b64.EncodeToString([]byte("v1|9999999999|example.com")) + "." + sig
+}
+
+func TestBypassLink(t *testing.T) {
+	t.Parallel()
+	f, _ := bypassFixture(t, nil)
+	t.Run("wrong secret", func(t *testing.T) {
+		for _, q := range []string{"", "?secret=nope", "?secret=" + secret + "x"} {
+			w := f.do("GET", "/_maintenance/bypass"+q, "", nil)
+			if w.Code != http.StatusForbidden || w.Header().Get("Set-Cookie") != "" {
+				t.Errorf("%q: got %d with Set-Cookie %q, want 403 and no cookie", q, w.Code, w.Header().Get("Set-Cookie"))
+			}
+		}
+	})
+	t.Run("right secret", func(t *testing.T) {
+		w := f.do("GET", "/_maintenance/bypass?secret="+secret, "", map[string]string{"Host": "app.example.com"})
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/" {
+			t.Fatalf("got %d Location %q, want 303 to /", w.Code, w.Header().Get("Location"))
+		}
+		cookies := (&http.Response{Header: w.Header()}).Cookies()
+		if len(cookies) != 1 {
+			t.Fatalf("got %d cookies, want 1", len(cookies))
+		}
+		c := cookies[0]
+		if c.Name != CookieName || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "example.com" {
+			t.Errorf("cookie attributes: got %+v", c)
+		}
+		if want := f.clock.Now().Add(12 * time.Hour); !c.Expires.Equal(want.Truncate(time.Second)) {
+			t.Errorf("expiry: got %v, want %v", c.Expires, want)
+		}
+		w = f.do("GET", "/", "", map[string]string{"Cookie": c.Name + "=" + c.Value})
+		if w.Code != 200 || w.Header().Get("Maintpage-Bypass") != "cookie" {
+			t.Errorf("with the cookie: got %d %q, want 200 bypassed by cookie", w.Code, w.Header().Get("Maintpage-Bypass"))
+		}
+		f.clock.Set(f.clock.Now().Add(13 * time.Hour))
+		if w := f.do("GET", "/", "", map[string]string{"Cookie": c.Name + "=" + c.Value}); w.Code != 503 {
+			t.Errorf("after bypass_ttl: got %d, want 503", w.Code)
+		}
+	})
+}
+
+func TestHostOnlyCookieIsBoundToTheHost(t *testing.T) {
+	t.Parallel()
+	f, _ := bypassFixture(t, map[string]string{"bypass_cookie_domain": ""})
+	w := f.do("GET", "/_maintenance/bypass?secret="+secret, "", map[string]string{"Host": "a.example.com:8443"})
+	c := (&http.Response{Header: w.Header()}).Cookies()[0]
+	if c.Domain != "" {
+		t.Errorf("Domain: got %q, want none (host-only)", c.Domain)
+	}
+	for host, want := range map[string]int{"a.example.com": 200, "b.example.com": 503} {
+		if w := f.do("GET", "/", "", map[string]string{"Host": host, "Cookie": c.Name + "=" + c.Value}); w.Code != want {
+			t.Errorf("on %s: got %d, want %d", host, w.Code, want)
+		}
+	}
+}
+
+func TestBypassCountsAndNeverLeaksTheSecret(t *testing.T) {
+	t.Parallel()
+	f, up := bypassFixture(t, nil)
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("X-Maintpage-Bypass", secret)
+	w := httptest.NewRecorder()
+	f.g.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Fatalf("got %d, want 200", w.Code)
+	}
+	if got := decodeEcho(t, w).Header.Get("X-Maintpage-Bypass"); got != "" {
+		t.Errorf("the upstream saw the bypass secret: %q", got)
+	}
+	if up.hits.Load() != 1 {
+		t.Errorf("upstream hits: got %d, want 1", up.hits.Load())
+	}
+}

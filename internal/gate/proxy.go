@@ -1,0 +1,295 @@
+package gate
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/maintpage/maintpage/internal/config"
+	"github.com/maintpage/maintpage/internal/metrics"
+)
+
+// proxy passes requests to the upstream, or to a route-service request's forwarded URL.
+type proxy struct {
+	g            *Gate
+	rp           *httputil.ReverseProxy
+	preserveHost bool
+	fallback     [600]bool // upstream statuses answered with the unplanned response
+	trusted      []netip.Prefix
+	errs         map[string]prometheus.Counter
+	logLimit     limiter
+}
+
+// errFallbackStatus is ModifyResponse's way of handing a configured status to ErrorHandler.
+var errFallbackStatus = errors.New("upstream answered with a fallback status")
+
+// Headers of Cloud Foundry's route-service protocol. They go to the forwarded URL unchanged and
+// nowhere else, and never into a response.
+const (
+	cfForwardedURL = "X-Cf-Forwarded-Url"
+	cfSignature    = "X-Cf-Proxy-Signature"
+	cfMetadata     = "X-Cf-Proxy-Metadata"
+)
+
+// bypassSecretHeader carries the bypass secret for scripted smoke tests; it never reaches the upstream.
+const bypassSecretHeader = "X-Maintpage-Bypass"
+
+// NewTransport is the upstream transport: bounded dial, TLS and header waits so that a hung
+// upstream turns into the unplanned page, and an idle pool large enough for a busy gate.
+func NewTransport(cfg *config.Config) *http.Transport {
+	return &http.Transport{
+		// The upstream is named in the configuration; an HTTP_PROXY meant for outbound calls of
+		// other programs must not reroute it.
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   cfg.UpstreamDialTimeout,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: cfg.UpstreamHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+}
+
+var errorKinds = []string{"refused", "timeout", "dns", "tls", "reset", "status", "other"}
+
+func newProxy(g *Gate, transport http.RoundTripper, m *metrics.Metrics) *proxy {
+	cfg := g.cfg
+	p := &proxy{g: g, preserveHost: cfg.PreserveHost, trusted: cfg.TrustedProxies, errs: map[string]prometheus.Counter{}}
+	for _, s := range cfg.FallbackStatuses {
+		p.fallback[s] = true
+	}
+	if m != nil {
+		for _, k := range errorKinds {
+			p.errs[k] = m.UpstreamErrors.WithLabelValues(k)
+		}
+	}
+	if transport == nil {
+		transport = NewTransport(cfg)
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      transport,
+		FlushInterval:  -1, // stream: server-sent events and long polls must not wait for a buffer
+		BufferPool:     bufferPool{},
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.errorHandler,
+		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+	}
+	return p
+}
+
+// serve proxies r and reports whether the unplanned response answered instead.
+func (p *proxy) serve(w http.ResponseWriter, r *http.Request, e *entry, target *url.URL) (fellBack bool) {
+	if isLongLived(r) {
+		// A WebSocket or an event stream outlives the server's write timeout by design.
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Time{})
+	}
+	fw := writers.Get().(*fallbackWriter)
+	fw.ResponseWriter, fw.e, fw.target, fw.fellBack = w, e, target, false
+	p.rp.ServeHTTP(fw, r)
+	fellBack = fw.fellBack
+	fw.ResponseWriter, fw.e, fw.target = nil, nil, nil
+	writers.Put(fw)
+	return fellBack
+}
+
+func isLongLived(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
+
+// fallbackWriter carries what the proxy's callbacks need to know about one request, without a
+// context value. Unwrap keeps flushing and hijacking (WebSockets) working through it.
+type fallbackWriter struct {
+	http.ResponseWriter
+	e        *entry
+	target   *url.URL // a route-service request's forwarded URL; nil: the upstream
+	fellBack bool
+}
+
+func (f *fallbackWriter) Unwrap() http.ResponseWriter { return f.ResponseWriter }
+
+var writers = sync.Pool{New: func() any { return new(fallbackWriter) }}
+
+func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
+	// Rewrite has no way to the writer; the target travels in the inbound request's header, which
+	// ServeHTTP has already checked against the host patterns. Parse it again rather than trust it.
+	var target *url.URL
+	if p.g.rs != nil {
+		if fu := pr.In.Header.Get(cfForwardedURL); fu != "" {
+			target, _ = p.g.rs.target(fu)
+		}
+	}
+	h := pr.Out.Header
+	delete(h, bypassSecretHeader)
+	if target != nil {
+		// The route-service protocol: the forwarded URL exactly, signature and metadata unchanged.
+		u := *target
+		pr.Out.URL = &u
+		pr.Out.Host = ""
+	} else {
+		delete(h, cfForwardedURL)
+		delete(h, cfSignature)
+		delete(h, cfMetadata)
+		pr.SetURL(p.g.upstream)
+		if p.preserveHost {
+			pr.Out.Host = pr.In.Host
+		}
+	}
+	p.forwarded(pr)
+}
+
+// forwarded sets X-Forwarded-For, -Host and -Proto. What the client sent is kept only when it came
+// through a trusted proxy; anyone else could write anything there.
+func (p *proxy) forwarded(pr *httputil.ProxyRequest) {
+	trusted := p.trustedPeer(pr.In.RemoteAddr)
+	if trusted {
+		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
+			pr.Out.Header["X-Forwarded-For"] = prior
+		}
+	}
+	pr.SetXForwarded()
+	if trusted {
+		if v := pr.In.Header.Get("X-Forwarded-Proto"); v == "https" || v == "http" {
+			pr.Out.Header.Set("X-Forwarded-Proto", v)
+		}
+		if v := pr.In.Header.Get("X-Forwarded-Host"); v != "" {
+			pr.Out.Header.Set("X-Forwarded-Host", v)
+		}
+	}
+}
+
+func (p *proxy) trustedPeer(remote string) bool {
+	if len(p.trusted) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return false
+	}
+	return inPrefixes(p.trusted, ap.Addr().Unmap())
+}
+
+func (p *proxy) modifyResponse(resp *http.Response) error {
+	delete(resp.Header, cfForwardedURL)
+	delete(resp.Header, cfSignature)
+	delete(resp.Header, cfMetadata)
+	if resp.StatusCode < len(p.fallback) && p.fallback[resp.StatusCode] {
+		return fmt.Errorf("%w %d", errFallbackStatus, resp.StatusCode)
+	}
+	return nil
+}
+
+func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		return // the client went away; the upstream did nothing wrong
+	}
+	kind := errorKind(err)
+	if c := p.errs[kind]; c != nil {
+		c.Inc()
+	}
+	fw, _ := w.(*fallbackWriter)
+	if kind != "status" {
+		if n, ok := p.logLimit.allow(); ok {
+			host := ""
+			if fw != nil && fw.target != nil {
+				host = fw.target.Host
+			} else if p.g.upstream != nil {
+				host = p.g.upstream.Host
+			}
+			// The error names the upstream's address, never the request's query or headers.
+			p.g.log.Warn("upstream failed; answering with the unplanned maintenance response",
+				"kind", kind, "error", redactErr(err), "upstream", host, "path", r.URL.Path, "suppressed", n)
+		}
+	}
+	e := p.g.cur.Load()
+	if fw != nil {
+		fw.fellBack = true
+		e = fw.e
+	}
+	e.unplanned.Unplanned(w, r)
+}
+
+// redactErr drops url.Error's copy of the URL, which holds the query.
+func redactErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Op + ": " + ue.Err.Error()
+	}
+	return err.Error()
+}
+
+func errorKind(err error) string {
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var recErr tls.RecordHeaderError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	switch {
+	case errors.Is(err, errFallbackStatus):
+		return "status"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.As(err, &dnsErr):
+		return "dns"
+	case errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr):
+		return "tls"
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return "timeout"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):
+		return "reset"
+	}
+	return "other"
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// limiter lets one log line through per second and counts the rest, so an outage under load does
+// not turn into a log flood.
+type limiter struct {
+	last       atomic.Int64
+	suppressed atomic.Int64
+}
+
+func (l *limiter) allow() (suppressed int64, ok bool) {
+	now := time.Now().UnixNano()
+	last := l.last.Load()
+	if now-last < int64(time.Second) || !l.last.CompareAndSwap(last, now) {
+		l.suppressed.Add(1)
+		return 0, false
+	}
+	return l.suppressed.Swap(0), true
+}
+
+// bufferPool lends the 32 KiB copy buffers of streamed bodies.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }
