@@ -1,0 +1,36 @@
+#!/bin/sh
+# Benchmark maintpage against nginx and the original Flask app on this machine, in one command.
+#
+#   bench/run.sh                          # full run: 3 rounds × 10 s × 10/100/1000 connections
+#   bench/run.sh --rounds 3 --duration 5s
+#   bench/run.sh --smoke                  # a few seconds: every system starts and answers (CI)
+#
+# It installs what is missing from Debian's packages (nginx, wrk, python3-flask, gunicorn; apt-get
+# update only when something must be installed), builds maintpage, and runs the harness
+# (go run ./bench/harness; --help lists its flags). Results go to bench/results/.
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+missing=""
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+# Debian's python3, not a pyenv or venv one earlier on PATH: Flask and gunicorn come from apt.
+/usr/bin/python3 -c 'import flask' >/dev/null 2>&1 || missing="$missing python3-flask"
+/usr/bin/python3 -c 'import gunicorn' >/dev/null 2>&1 || missing="$missing gunicorn"
+
+if [ -n "$missing" ]; then
+	echo "bench/run.sh: installing$missing" >&2
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -q
+	# shellcheck disable=SC2086 # one word per package
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+go build -o "$tmp/maintpage" ./cmd/maintpage
+go build -o "$tmp/harness" ./bench/harness
+"$tmp/harness" --maintpage "$tmp/maintpage" --command "bench/run.sh $*" "$@"
