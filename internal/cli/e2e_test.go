@@ -145,7 +145,15 @@ func get(t *testing.T, p *proc, method, path string, header map[string]string) (
 
 func TestBinaryAnswersEveryRequest(t *testing.T) {
 	t.Parallel()
-	p := start(t, []string{"MAINTENANCE_MESSAGE=Back at six"}, "serve")
+	for _, fast := range []string{"true", "false"} {
+		t.Run("fast_path="+fast, func(t *testing.T) {
+			t.Parallel()
+			testAnswersEveryRequest(t, start(t, []string{"MAINTENANCE_MESSAGE=Back at six", "MAINTPAGE_FAST_PATH=" + fast}, "serve"))
+		})
+	}
+}
+
+func testAnswersEveryRequest(t *testing.T, p *proc) {
 	for _, method := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PURGE"} {
 		for _, path := range []string{"/", "/deep/link?x=1", "/api/v2/orders/7"} {
 			for _, accept := range []string{"text/html", "application/json", "*/*"} {

@@ -16,6 +16,7 @@ type Config struct {
 	Port              int
 	Listen            string // host:port; when empty, ":Port"
 	H2C               bool
+	FastPath          bool
 	ReadHeaderTimeout time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration

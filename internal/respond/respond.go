@@ -3,6 +3,7 @@ package respond
 import (
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/maintpage/maintpage/internal/negotiate"
 	"github.com/maintpage/maintpage/internal/page"
 	"github.com/maintpage/maintpage/internal/rules"
+	"github.com/maintpage/maintpage/internal/server"
 )
 
 // Status is what the status endpoint reports, and what the maintenance response says.
@@ -60,13 +62,15 @@ type Responder struct {
 // variant is one ready response: its headers and body.
 type variant struct {
 	header http.Header // values are shared, never modified
+	wire   []byte      // the same headers as they go on the wire, for the fast path
 	body   []byte
 }
 
 // response holds the variants of one kind of response (a rule, the default, or unplanned).
 type response struct {
-	status int
-	format negotiate.Format // Unknown: negotiated
+	status     int
+	statusLine []byte           // "HTTP/1.1 503 Service Unavailable\r\n"
+	format     negotiate.Format // Unknown: negotiated
 	// fixed[lang][format][overdue] are the ready variants; nil when the body depends on the request.
 	fixed [][][2]*variant
 	// dynamic renders a rule body that shows parts of the request.
@@ -180,27 +184,14 @@ func (r *Responder) serve(w http.ResponseWriter, req *http.Request, resp *respon
 		}
 		r.cors.annotate(h, req)
 	}
-	f := resp.format
-	if f == negotiate.Unknown {
-		f = r.formats.Choose(req.Header.Get("Accept"))
+	c := r.choose(resp, req.Header.Get("Accept"), req.Header.Get("Accept-Language"))
+	if c.retry != nil {
+		h["Retry-After"] = c.retry
 	}
-	lang := r.langs.Match(req.Header.Get("Accept-Language"))
-	overdue := 0
-	if resp.retry {
-		ra, late := r.retry.value(r.now())
-		h["Retry-After"] = ra
-		if late {
-			overdue = 1
-		}
-	} else if r.retry.late(r.now()) {
-		overdue = 1
-	}
-	var v *variant
-	if resp.fixed != nil {
-		v = resp.fixed[lang][f][overdue]
-	} else {
+	v := c.fixed
+	if v == nil {
 		var err error
-		if v, err = resp.render(r, req, lang, f, overdue == 1); err != nil {
+		if v, err = resp.render(r, req, c.lang, c.format, c.overdue == 1); err != nil {
 			// Rules were test-rendered in New; reaching here means a template failed on real data.
 			http.Error(w, "maintenance", resp.status)
 			return
@@ -217,12 +208,102 @@ func (r *Responder) serve(w http.ResponseWriter, req *http.Request, resp *respon
 	if req.Method != http.MethodHead {
 		w.Write(v.body) //nolint:errcheck // a client that went away is not our error
 	}
+	resp.count(c.format)
+}
+
+// choice is what a request chose of a response: format, language, whether the announced end has
+// passed, the Retry-After value, and the ready variant (nil for a body that shows the request).
+type choice struct {
+	format  negotiate.Format
+	lang    int
+	overdue int
+	retry   []string
+	fixed   *variant
+}
+
+func (r *Responder) choose(resp *response, accept, acceptLanguage string) choice {
+	c := choice{format: resp.format}
+	if c.format == negotiate.Unknown {
+		c.format = r.formats.Choose(accept)
+	}
+	c.lang = r.langs.Match(acceptLanguage)
+	now := r.now()
+	if resp.retry {
+		ra, late := r.retry.value(now)
+		c.retry = ra
+		if late {
+			c.overdue = 1
+		}
+	} else if r.retry.late(now) {
+		c.overdue = 1
+	}
+	if resp.fixed != nil {
+		c.fixed = resp.fixed[c.lang][c.format][c.overdue]
+	}
+	return c
+}
+
+func (resp *response) count(f negotiate.Format) {
 	if c := resp.counters[f]; c != nil {
 		c.Inc()
 	}
 }
 
+// ServeFast answers from ready bytes for the server's fast path: everything but the reserved
+// prefix, CORS requests and rule bodies that show the request, which ServeHTTP answers instead.
+func (r *Responder) ServeFast(dst []byte, q *server.FastRequest) (server.FastResponse, bool) {
+	if strings.HasPrefix(q.Path, r.prefix) || (q.Origin != "" && r.cors.enabled()) {
+		return server.FastResponse{}, false
+	}
+	resp := r.def
+	if r.rules.Len() > 0 {
+		if i := r.rules.Match(q.Method, q.Path, q.Host); i >= 0 {
+			resp = r.byRule[i]
+		}
+	}
+	if resp.fixed == nil {
+		return server.FastResponse{}, false
+	}
+	c := r.choose(resp, q.Accept, q.AcceptLanguage)
+	dst = append(dst, resp.statusLine...)
+	dst = append(dst, c.fixed.wire...)
+	if c.retry != nil {
+		dst = append(dst, "Retry-After: "...)
+		dst = append(dst, c.retry[0]...)
+		dst = append(dst, "\r\n"...)
+	}
+	resp.count(c.format)
+	return server.FastResponse{Head: dst, Body: c.fixed.body, Status: resp.status}, true
+}
+
 var closeValue = []string{"close"}
+
+// wireHeader writes h as net/http would, sorted by name.
+func wireHeader(h http.Header) []byte {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b []byte
+	for _, k := range keys {
+		for _, v := range h[k] {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return b
+}
+
+func statusLine(code int) []byte {
+	text := http.StatusText(code)
+	if text == "" {
+		text = "status code " + strconv.Itoa(code)
+	}
+	return []byte("HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\n")
+}
 
 // builder renders the variants of responses.
 type builder struct {
@@ -250,7 +331,7 @@ func (b *builder) data(lang int, status int, overdue, unplanned bool) page.Data 
 
 // page503 builds the default (or unplanned) response from the page templates.
 func (b *builder) page503(unplanned bool) (*response, error) {
-	resp := &response{status: http.StatusServiceUnavailable, retry: true, name: "default"}
+	resp := &response{status: http.StatusServiceUnavailable, statusLine: statusLine(http.StatusServiceUnavailable), retry: true, name: "default"}
 	resp.fixed = make([][][2]*variant, len(b.page.Languages()))
 	for lang := range resp.fixed {
 		resp.fixed[lang] = make([][2]*variant, negotiate.HTML+1)
@@ -289,7 +370,7 @@ func (b *builder) variant(f negotiate.Format, body []byte, csp, lang string, ext
 		delete(h, http.CanonicalHeaderKey(k)) // a rule's header replaces ours, whatever its spelling
 		h[k] = []string{v}
 	}
-	return &variant{header: h, body: body}
+	return &variant{header: h, wire: wireHeader(h), body: body}
 }
 
 func (b *builder) counters(resp *response, rule string) [negotiate.HTML + 1]prometheus.Counter {

@@ -18,7 +18,7 @@ import (
 // with its own status; a rule with a body renders that template, once if it does not show the
 // request, or per request if it does.
 func (b *builder) rule(rule config.Rule) (*response, error) {
-	resp := &response{status: rule.Status, retry: rule.Status == http.StatusServiceUnavailable || rule.Status == http.StatusTooManyRequests, name: rule.Name}
+	resp := &response{status: rule.Status, statusLine: statusLine(rule.Status), retry: rule.Status == http.StatusServiceUnavailable || rule.Status == http.StatusTooManyRequests, name: rule.Name}
 	if rule.Format != "" {
 		resp.format, _ = negotiate.ParseFormat(rule.Format)
 	}

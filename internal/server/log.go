@@ -46,17 +46,22 @@ func logRequests(next http.Handler, log *slog.Logger) http.Handler {
 		rec := recorders.Get().(*recorder)
 		rec.ResponseWriter, rec.status, rec.bytes = w, 0, 0
 		next.ServeHTTP(rec, r)
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", rec.status),
-			slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)),
-			slog.String("remote", r.RemoteAddr),
-		)
+		logLine(log, r.Method, r.URL.Path, rec.status, rec.bytes, time.Since(start), r.RemoteAddr)
 		rec.ResponseWriter = nil
 		recorders.Put(rec)
 	})
+}
+
+// logLine is the one request log line, written by the fast path and by net/http's handler chain alike.
+func logLine(log *slog.Logger, method, path string, status int, bytes int64, d time.Duration, remote string) {
+	log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		slog.String("method", method),
+		slog.String("path", path),
+		slog.Int("status", status),
+		slog.Int64("bytes", bytes),
+		slog.Duration("duration", d),
+		slog.String("remote", remote),
+	)
 }
 
 // LogWriter buffers log lines and writes them out every flushEvery, so that logging a request costs

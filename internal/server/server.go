@@ -53,6 +53,12 @@ func Run(ctx context.Context, o Options) error {
 	srv := newHTTPServer(cfg, root, o.Log)
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}
+	var fast *fastListener
+	if cfg.FastPath {
+		// net/http serves the connections the fast path hands over; the fast path accepts.
+		fast = newFastListener(ln, &current, srv, o.RequestLog)
+		listeners[0] = fast
+	}
 	if cfg.MetricsListen != "" && o.Metrics != nil {
 		mln, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
@@ -84,6 +90,16 @@ func Run(ctx context.Context, o Options) error {
 			}
 		}()
 	}
+	if fast != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fast.run(); err != nil {
+				errc <- fmt.Errorf("accept: %w", err)
+				cancel()
+			}
+		}()
+	}
 	if o.Reload != nil {
 		wg.Add(1)
 		go func() {
@@ -111,12 +127,21 @@ func Run(ctx context.Context, o Options) error {
 	<-ctx.Done()
 	sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer scancel()
+	var stopping sync.WaitGroup
 	for _, s := range servers {
-		if err := s.Shutdown(sctx); err != nil {
-			o.Log.Warn("shutdown deadline passed; closing remaining connections", "err", err)
-			s.Close()
-		}
+		stopping.Add(1)
+		go func() {
+			defer stopping.Done()
+			if err := s.Shutdown(sctx); err != nil {
+				o.Log.Warn("shutdown deadline passed; closing remaining connections", "err", err)
+				s.Close()
+			}
+		}()
 	}
+	if fast != nil {
+		fast.shutdown(sctx.Done())
+	}
+	stopping.Wait()
 	wg.Wait()
 	select {
 	case err := <-errc:

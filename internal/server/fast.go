@@ -1,0 +1,387 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The fast path answers, on the server's own connections, the requests whose whole answer is ready
+// bytes — the maintenance response — without net/http's per-request parsing and header maps. It
+// reads plain HTTP/1.1 requests without a body; at the first request it cannot answer that way (a
+// body, an upgrade, the reserved prefix, a proxied request, anything unusual) it hands the
+// connection, with the bytes it has read, to net/http, which serves it from then on. So net/http
+// stays the one HTTP server; the fast path only answers what needs no server logic.
+
+// FastRequest is what the fast path read of a request: only what a ready answer may depend on.
+// The strings point into the connection's buffer and are valid only during ServeFast.
+type FastRequest struct {
+	Method         string
+	Path           string // as sent: the fast path only takes paths with nothing to decode
+	RawQuery       string
+	Host           string
+	Accept         string
+	AcceptLanguage string
+	Cookie         string
+	Origin         string
+}
+
+// FastResponse is a ready answer: Head is the status line and headers, each ending in CRLF, without
+// Date and without the blank line that ends the head.
+type FastResponse struct {
+	Head   []byte
+	Body   []byte
+	Status int
+}
+
+// FastHandler is a handler that can answer some requests from ready bytes. ServeFast appends the
+// head to dst and returns ok false for any request it wants served by ServeHTTP instead.
+type FastHandler interface {
+	ServeFast(dst []byte, r *FastRequest) (resp FastResponse, ok bool)
+}
+
+// fastBufSize bounds a request head on the fast path; larger heads go to net/http, which applies
+// max_header_bytes (and answers 431). Browsers' heads are well under it.
+const fastBufSize = 4096
+
+type fastBuffers struct {
+	in  [fastBufSize]byte
+	out []byte
+}
+
+var fastPool = sync.Pool{New: func() any { return &fastBuffers{out: make([]byte, 0, 1024)} }}
+
+// fastListener is the listener net/http serves: it returns only the connections the fast path
+// handed over. The fast path accepts from the real listener itself.
+type fastListener struct {
+	net.Listener
+	handoff  chan net.Conn
+	done     chan struct{}
+	stopOnce sync.Once
+
+	handler                                      *atomic.Pointer[http.Handler]
+	reqLog                                       *slog.Logger
+	readHeaderTimeout, idleTimeout, writeTimeout time.Duration
+
+	mu    sync.Mutex
+	conns map[*fastConn]struct{}
+	wg    sync.WaitGroup
+}
+
+func newFastListener(ln net.Listener, h *atomic.Pointer[http.Handler], srv *http.Server, reqLog *slog.Logger) *fastListener {
+	idle := srv.IdleTimeout
+	if idle == 0 {
+		idle = srv.ReadTimeout
+	}
+	return &fastListener{
+		Listener:          ln,
+		handoff:           make(chan net.Conn),
+		done:              make(chan struct{}),
+		handler:           h,
+		reqLog:            reqLog,
+		readHeaderTimeout: srv.ReadHeaderTimeout,
+		idleTimeout:       idle,
+		writeTimeout:      srv.WriteTimeout,
+		conns:             map[*fastConn]struct{}{},
+	}
+}
+
+// run accepts connections until the listener is closed.
+func (l *fastListener) run() error {
+	var delay time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			select {
+			case <-l.done:
+				return nil
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of file descriptors or a passing error: wait a little, as net/http does.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		fc := &fastConn{l: l, c: c, remote: c.RemoteAddr().String()}
+		l.mu.Lock()
+		l.conns[fc] = struct{}{}
+		l.wg.Add(1)
+		l.mu.Unlock()
+		go fc.serve()
+	}
+}
+
+// Accept returns the next connection handed over to net/http.
+func (l *fastListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.handoff:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting; net/http calls it on Shutdown.
+func (l *fastListener) Close() error {
+	var err error
+	l.stopOnce.Do(func() {
+		close(l.done)
+		err = l.Listener.Close()
+	})
+	return err
+}
+
+// shutdown closes idle fast-path connections and waits, until deadline, for the others to finish
+// the request they are answering. http.Server.Shutdown closes the listener: waiting for that keeps
+// net/http's Serve from mistaking the closed listener for a failure.
+func (l *fastListener) shutdown(deadline <-chan struct{}) {
+	select {
+	case <-l.done:
+	case <-deadline:
+		l.Close()
+	}
+	l.mu.Lock()
+	for fc := range l.conns {
+		fc.wake()
+	}
+	l.mu.Unlock()
+	finished := make(chan struct{})
+	go func() {
+		l.wg.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-deadline:
+		l.mu.Lock()
+		for fc := range l.conns {
+			fc.c.Close()
+		}
+		l.mu.Unlock()
+		<-finished
+	}
+}
+
+func (l *fastListener) stopping() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// fastConn is one connection while the fast path serves it.
+type fastConn struct {
+	l      *fastListener
+	c      net.Conn
+	remote string
+	bufs   [2][]byte
+}
+
+// wake interrupts a read so that the connection notices the shutdown.
+func (fc *fastConn) wake() { fc.c.SetReadDeadline(time.Now()) }
+
+func (fc *fastConn) done() {
+	fc.l.mu.Lock()
+	delete(fc.l.conns, fc)
+	fc.l.mu.Unlock()
+	fc.l.wg.Done()
+}
+
+func (fc *fastConn) serve() {
+	defer fc.done()
+	b := fastPool.Get().(*fastBuffers)
+	defer fastPool.Put(b)
+	buf := b.in[:]
+	n := 0
+	var req FastRequest
+	for {
+		// Read until a whole head is buffered: idle_timeout for the first byte of a request,
+		// read_header_timeout for the rest.
+		end := bytes.Index(buf[:n], crlfcrlf)
+		if end < 0 {
+			if fc.l.stopping() {
+				fc.c.Close()
+				return
+			}
+			if n == 0 {
+				fc.c.SetReadDeadline(deadline(fc.l.idleTimeout))
+			}
+			started := n > 0
+			for end < 0 {
+				if n == len(buf) {
+					fc.handOver(buf[:n])
+					return
+				}
+				m, err := fc.c.Read(buf[n:])
+				if m > 0 && !started {
+					fc.c.SetReadDeadline(deadline(fc.l.readHeaderTimeout))
+					started = true
+				}
+				n += m
+				if err != nil {
+					if n > 0 && !isTimeout(err) && !fc.l.stopping() {
+						// Let net/http tell the client what was wrong with a partial request.
+						fc.handOver(buf[:n])
+						return
+					}
+					fc.c.Close()
+					return
+				}
+				end = bytes.Index(buf[:n], crlfcrlf)
+				if end < 0 && bytes.Contains(buf[:n], lflf) {
+					// Bare LF line endings: net/http reads those; the fast path does not.
+					fc.handOver(buf[:n])
+					return
+				}
+			}
+		}
+		headLen := end + 4
+		keep, ok := parseRequest(buf[:headLen], &req)
+		var resp FastResponse
+		if ok {
+			if fh, isFast := (*fc.l.handler.Load()).(FastHandler); isFast {
+				start := time.Now()
+				resp, ok = fh.ServeFast(b.out[:0], &req)
+				if ok {
+					if !fc.write(&resp, req.Method == http.MethodHead, keep) {
+						fc.c.Close()
+						return
+					}
+					fc.log(&req, &resp, start)
+					b.out = resp.Head[:0] // keep the grown buffer
+				}
+			} else {
+				ok = false
+			}
+		}
+		if !ok {
+			fc.handOver(buf[:n])
+			return
+		}
+		n = copy(buf, buf[headLen:n])
+		if !keep || fc.l.stopping() {
+			fc.c.Close()
+			return
+		}
+	}
+}
+
+var (
+	crlfcrlf = []byte("\r\n\r\n")
+	lflf     = []byte("\n\n")
+)
+
+func deadline(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// write sends the head (with Date, and Connection: close when the connection ends after it) and the
+// body in one system call.
+func (fc *fastConn) write(resp *FastResponse, head, keep bool) bool {
+	h := append(resp.Head, dateLine()...)
+	if !keep {
+		h = append(h, "Connection: close\r\n"...)
+	}
+	h = append(h, "\r\n"...)
+	resp.Head = h
+	fc.bufs[0], fc.bufs[1] = h, nil
+	if !head {
+		fc.bufs[1] = resp.Body
+	}
+	bufs := net.Buffers(fc.bufs[:])
+	if fc.l.writeTimeout > 0 {
+		fc.c.SetWriteDeadline(time.Now().Add(fc.l.writeTimeout))
+	}
+	_, err := bufs.WriteTo(fc.c)
+	return err == nil
+}
+
+func (fc *fastConn) log(req *FastRequest, resp *FastResponse, start time.Time) {
+	if fc.l.reqLog == nil {
+		return
+	}
+	size := len(resp.Body)
+	if req.Method == http.MethodHead {
+		size = 0
+	}
+	logLine(fc.l.reqLog, req.Method, req.Path, resp.Status, int64(size), time.Since(start), fc.remote)
+}
+
+// handOver gives the connection to net/http with the bytes already read, unless the server is
+// shutting down.
+func (fc *fastConn) handOver(read []byte) {
+	fc.c.SetDeadline(time.Time{})
+	pc := &prefixConn{Conn: fc.c, prefix: bytes.Clone(read)}
+	select {
+	case fc.l.handoff <- pc:
+	case <-fc.l.done:
+		fc.c.Close()
+	}
+}
+
+// prefixConn replays what the fast path read before reading from the connection.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if len(p.prefix) > 0 {
+		n := copy(b, p.prefix)
+		p.prefix = p.prefix[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
+}
+
+// CloseWrite lets net/http half-close the connection, as it does for a plain TCP connection.
+func (p *prefixConn) CloseWrite() error {
+	if cw, ok := p.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+var _ io.Reader = (*prefixConn)(nil)
+
+// The Date header, formatted once a second.
+type dateCache struct {
+	unix int64
+	line []byte
+}
+
+var dates atomic.Pointer[dateCache]
+
+func dateLine() []byte {
+	now := time.Now()
+	unix := now.Unix()
+	if d := dates.Load(); d != nil && d.unix == unix {
+		return d.line
+	}
+	line := now.UTC().AppendFormat([]byte("Date: "), http.TimeFormat)
+	line = append(line, "\r\n"...)
+	dates.Store(&dateCache{unix: unix, line: line})
+	return line
+}

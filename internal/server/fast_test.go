@@ -1,0 +1,269 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maintpage/maintpage/internal/config"
+)
+
+// twoPaths answers every request with 503 and the same body on both paths, and says in a header
+// which one answered; requests to /slow are left to net/http.
+type twoPaths struct{}
+
+const testBody = "down for maintenance\n"
+
+func (twoPaths) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Served-By", "net/http")
+	w.Header().Set("Content-Length", fmt.Sprint(len(testBody)))
+	w.WriteHeader(http.StatusServiceUnavailable)
+	if r.Method != http.MethodHead {
+		io.WriteString(w, testBody)
+	}
+}
+
+func (twoPaths) ServeFast(dst []byte, r *FastRequest) (FastResponse, bool) {
+	if r.Path == "/slow" {
+		return FastResponse{}, false
+	}
+	dst = append(dst, "HTTP/1.1 503 Service Unavailable\r\nServed-By: fast\r\nContent-Length: "...)
+	dst = append(dst, fmt.Sprint(len(testBody))...)
+	dst = append(dst, "\r\n"...)
+	return FastResponse{Head: dst, Body: []byte(testBody), Status: 503}, true
+}
+
+func startServer(t *testing.T, h http.Handler, mutate func(*config.Config)) string {
+	t.Helper()
+	cfg, err := config.Load("", func(k string) string {
+		return map[string]string{"MAINTPAGE_LISTEN": "127.0.0.1:0", "MAINTPAGE_READ_HEADER_TIMEOUT": "1s"}[k]
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Config: cfg, Handler: h, Log: slog.New(slog.DiscardHandler),
+			Listening: func(a net.Addr) { addr <- a.String() }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	select {
+	case a := <-addr:
+		return a
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	return ""
+}
+
+type rawConn struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dial(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawConn{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+func (rc *rawConn) send(s string) {
+	rc.t.Helper()
+	if _, err := io.WriteString(rc.c, s); err != nil {
+		rc.t.Fatal(err)
+	}
+}
+
+// read reads one response and returns it with its body.
+func (rc *rawConn) read(method string) (*http.Response, string) {
+	rc.t.Helper()
+	resp, err := http.ReadResponse(rc.r, &http.Request{Method: method})
+	if err != nil {
+		rc.t.Fatalf("reading a response: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+func TestFastPathThenHandOver(t *testing.T) {
+	t.Parallel()
+	c := dial(t, startServer(t, twoPaths{}, nil))
+	steps := []struct {
+		req, method, wantBy string
+	}{
+		{"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", "GET", "fast"},
+		{"HEAD /a HTTP/1.1\r\nHost: h\r\n\r\n", "HEAD", "fast"},
+		{"GET /b?q=1 HTTP/1.1\r\nHost: h\r\nAccept: text/html\r\n\r\n", "GET", "fast"},
+		// A body: handed to net/http with the bytes read so far, body included.
+		{"POST /c HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello", "POST", "net/http"},
+		// From then on net/http serves the connection.
+		{"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", "GET", "net/http"},
+	}
+	for i, s := range steps {
+		c.send(s.req)
+		resp, body := c.read(s.method)
+		if resp.StatusCode != 503 || resp.Header.Get("Served-By") != s.wantBy {
+			t.Errorf("step %d: %d served by %q, want 503 by %q", i, resp.StatusCode, resp.Header.Get("Served-By"), s.wantBy)
+		}
+		if resp.Header.Get("Date") == "" {
+			t.Errorf("step %d: no Date header", i)
+		}
+		wantBody := testBody
+		if s.method == "HEAD" {
+			wantBody = ""
+		}
+		if body != wantBody || resp.Header.Get("Content-Length") != fmt.Sprint(len(testBody)) {
+			t.Errorf("step %d: body %q, Content-Length %q", i, body, resp.Header.Get("Content-Length"))
+		}
+	}
+}
+
+func TestFastPathPipelining(t *testing.T) {
+	t.Parallel()
+	c := dial(t, startServer(t, twoPaths{}, nil))
+	c.send("GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\nGET /slow HTTP/1.1\r\nHost: h\r\n\r\nGET /4 HTTP/1.1\r\nHost: h\r\n\r\n")
+	for i, want := range []string{"fast", "fast", "net/http", "net/http"} {
+		resp, body := c.read("GET")
+		if resp.Header.Get("Served-By") != want || body != testBody {
+			t.Errorf("response %d: served by %q, body %q; want %q", i, resp.Header.Get("Served-By"), body, want)
+		}
+	}
+}
+
+func TestFastPathConnectionClose(t *testing.T) {
+	t.Parallel()
+	c := dial(t, startServer(t, twoPaths{}, nil))
+	c.send("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+	resp, _ := c.read("GET")
+	if !resp.Close || resp.Header.Get("Served-By") != "fast" {
+		t.Errorf("close %v, served by %q; want a closing fast answer", resp.Close, resp.Header.Get("Served-By"))
+	}
+	if _, err := c.r.ReadByte(); err != io.EOF {
+		t.Errorf("after Connection: close, read gave %v, want EOF", err)
+	}
+}
+
+func TestFastPathLargeHeadsGoToNetHTTP(t *testing.T) {
+	t.Parallel()
+	addr := startServer(t, twoPaths{}, func(c *config.Config) { c.MaxHeaderBytes = 16 << 10 })
+	c := dial(t, addr)
+	c.send("GET / HTTP/1.1\r\nHost: h\r\nCookie: " + strings.Repeat("a", 6000) + "\r\n\r\n")
+	if resp, _ := c.read("GET"); resp.StatusCode != 503 || resp.Header.Get("Served-By") != "net/http" {
+		t.Errorf("6 KB head: %d by %q, want 503 by net/http", resp.StatusCode, resp.Header.Get("Served-By"))
+	}
+	c2 := dial(t, addr)
+	c2.send("GET / HTTP/1.1\r\nHost: h\r\nCookie: " + strings.Repeat("a", 40000) + "\r\n\r\n")
+	if resp, _ := c2.read("GET"); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("40 KB head: %d, want 431", resp.StatusCode)
+	}
+}
+
+func TestFastPathOddRequestsGetNetHTTPAnswers(t *testing.T) {
+	t.Parallel()
+	addr := startServer(t, twoPaths{}, nil)
+	for _, req := range []string{
+		"GET / HTTP/1.0\r\nHost: h\r\n\r\n",
+		"GET /x HTTP/1.1\nHost: h\n\n",
+		"GET /a%20b HTTP/1.1\r\nHost: h\r\n\r\n",
+	} {
+		c := dial(t, addr)
+		c.send(req)
+		if resp, _ := c.read("GET"); resp.StatusCode != 503 || resp.Header.Get("Served-By") != "net/http" {
+			t.Errorf("%q: %d by %q, want 503 by net/http", req, resp.StatusCode, resp.Header.Get("Served-By"))
+		}
+	}
+	for _, req := range []string{
+		"GET / HTTP/1.1\r\n\r\n",                 // no Host
+		"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", // two
+		"GET / HTTP/1.1\r\nHost : h\r\n\r\n",
+	} {
+		c := dial(t, addr)
+		c.send(req)
+		if resp, _ := c.read("GET"); resp.StatusCode != 400 {
+			t.Errorf("%q: %d, want net/http's 400", req, resp.StatusCode)
+		}
+	}
+}
+
+func TestFastPathClosesSlowHeads(t *testing.T) {
+	t.Parallel()
+	c := dial(t, startServer(t, twoPaths{}, nil)) // read_header_timeout 1s
+	c.send("GET / HTTP/1.1\r\nHost: h\r\n")
+	start := time.Now()
+	_, err := c.r.ReadByte()
+	if err == nil {
+		t.Fatal("the server answered an unfinished head")
+	}
+	if waited := time.Since(start); waited > 8*time.Second {
+		t.Errorf("the connection stayed open %v, want about read_header_timeout (1s)", waited)
+	}
+}
+
+func TestFastPathShutdownClosesIdleConnections(t *testing.T) {
+	t.Parallel()
+	cfg, _ := config.Load("", func(k string) string {
+		return map[string]string{"MAINTPAGE_LISTEN": "127.0.0.1:0"}[k]
+	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Config: cfg, Handler: twoPaths{}, Log: slog.New(slog.DiscardHandler),
+			Listening: func(a net.Addr) { addr <- a.String() }})
+	}()
+	c := dial(t, <-addr)
+	c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	c.read("GET")
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(cfg.ShutdownTimeout - time.Second):
+		t.Fatalf("an idle keep-alive connection held the shutdown up")
+	}
+	if _, err := c.r.ReadByte(); err == nil {
+		t.Error("the idle connection is still open after shutdown")
+	}
+}
+
+func TestFastPathOff(t *testing.T) {
+	t.Parallel()
+	c := dial(t, startServer(t, twoPaths{}, func(c *config.Config) { c.FastPath = false }))
+	c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	if resp, _ := c.read("GET"); resp.Header.Get("Served-By") != "net/http" {
+		t.Errorf("fast_path false: served by %q, want net/http", resp.Header.Get("Served-By"))
+	}
+}

@@ -1,0 +1,192 @@
+package server
+
+import (
+	"bytes"
+	"unsafe"
+)
+
+// parseRequest reads a request head (ending in CRLF CRLF) into r. It accepts only what the fast path
+// can answer without a doubt — HTTP/1.1, an origin-form target with nothing to decode, no body, no
+// upgrade, no header it does not understand the framing of — and reports ok false for anything
+// else, so that net/http, not this parser, judges every unusual request. keep reports whether the
+// connection stays open after the answer.
+func parseRequest(head []byte, r *FastRequest) (keep, ok bool) {
+	*r = FastRequest{}
+	line, rest, found := bytes.Cut(head, crlf)
+	if !found {
+		return false, false
+	}
+	method, line, found := bytes.Cut(line, sp)
+	if !found || !isToken(method) {
+		return false, false
+	}
+	target, version, found := bytes.Cut(line, sp)
+	if !found || string(version) != "HTTP/1.1" || len(target) == 0 || target[0] != '/' {
+		return false, false
+	}
+	for _, c := range target {
+		// No percent-encoding (the path would need decoding), no fragment, nothing outside
+		// visible ASCII.
+		if c <= ' ' || c >= 0x7f || c == '%' || c == '#' {
+			return false, false
+		}
+	}
+	path, query, _ := bytes.Cut(target, question)
+	r.Method, r.Path, r.RawQuery = str(method), str(path), str(query)
+	keep = true
+	hasHost := false
+	for len(rest) > 2 { // the head ends with the empty line's CRLF
+		line, rest, _ = bytes.Cut(rest, crlf)
+		if len(line) == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return false, false // obsolete line folding
+		}
+		name, value, found := bytes.Cut(line, colon)
+		if !found || !isToken(name) {
+			return false, false
+		}
+		value = bytes.Trim(value, " \t")
+		for _, c := range value {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return false, false
+			}
+		}
+		var dst *string
+		switch len(name) {
+		case 4:
+			if equalFold(name, "host") {
+				if hasHost || !validHost(value) {
+					return false, false
+				}
+				hasHost = true
+				dst = &r.Host
+			}
+		case 6:
+			switch {
+			case equalFold(name, "accept"):
+				dst = &r.Accept
+			case equalFold(name, "cookie"):
+				dst = &r.Cookie
+			case equalFold(name, "origin"):
+				dst = &r.Origin
+			case equalFold(name, "expect"):
+				return false, false
+			}
+		case 7:
+			if equalFold(name, "upgrade") {
+				return false, false
+			}
+		case 10:
+			if equalFold(name, "connection") {
+				switch {
+				case equalFold(value, "close"):
+					keep = false
+				case equalFold(value, "keep-alive"):
+				default:
+					return false, false
+				}
+			}
+		case 14:
+			if equalFold(name, "content-length") && string(value) != "0" {
+				return false, false
+			}
+		case 15:
+			if equalFold(name, "accept-language") {
+				dst = &r.AcceptLanguage
+			}
+		case 17:
+			if equalFold(name, "transfer-encoding") {
+				return false, false
+			}
+		case 18:
+			if equalFold(name, "x-maintpage-bypass") || equalFold(name, "x-cf-forwarded-url") {
+				return false, false // a bypass or a route-service request: the gate's full path decides
+			}
+		}
+		if dst != nil {
+			if *dst != "" {
+				return false, false // a repeated header: let net/http's rules apply
+			}
+			*dst = str(value)
+		}
+	}
+	if !hasHost {
+		return false, false
+	}
+	return keep, true
+}
+
+var (
+	crlf     = []byte("\r\n")
+	sp       = []byte(" ")
+	colon    = []byte(":")
+	question = []byte("?")
+)
+
+// str views b as a string without copying; the FastRequest contract limits its life to the call.
+func str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func equalFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !tokenChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChars = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// validHost accepts the characters of host names, IPv4 and bracketed IPv6 addresses and a port;
+// anything else goes to net/http, which answers 400 where it must.
+func validHost(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		ok := c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_' ||
+			('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
