@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -71,6 +73,9 @@ Settings come from flags, then environment variables, then the --config file, th
 	}
 	load := configFlags(e, cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		// Until the server listens for SIGHUP, one must not end the process (the default action):
+		// a reload sent while the store is still being read at start would otherwise kill it.
+		signal.Ignore(syscall.SIGHUP)
 		cfg, err := load()
 		if err != nil {
 			return usageErr(err)

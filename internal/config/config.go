@@ -18,6 +18,7 @@ type Config struct {
 	H2C               bool
 	FastPath          bool
 	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	ShutdownTimeout   time.Duration

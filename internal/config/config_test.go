@@ -141,9 +141,9 @@ func TestErrorsNameSourceAndFix(t *testing.T) {
 `, want: []string{
 			`maintpage.yaml:2: path: invalid value "nope": a path starts with /`,
 			`maintpage.yaml:2: match: unknown key "colour"`,
-			`maintpage.yaml:3: status: invalid value "42": use an HTTP status from 200 to 599`,
+			`maintpage.yaml:3: status: invalid value "42": use an HTTP status from 200 to 599 that has a body`,
 			`maintpage.yaml:4: format: invalid value "xml"`,
-			`maintpage.yaml:5: headers: Connection is a hop-by-hop or framing header`,
+			`maintpage.yaml:5: headers: Connection is set by maintpage`,
 			`maintpage.yaml:5: headers: the value of X-A must not contain CR, LF or NUL`,
 			`maintpage.yaml:6: rules: unknown key "other"`,
 		}},
@@ -156,6 +156,15 @@ func TestErrorsNameSourceAndFix(t *testing.T) {
 		{name: "shutdown too long", yaml: "shutdown_timeout: 12s\n", want: []string{"not shorter than Cloud Foundry's 10s"}},
 		{name: "extra css escape", yaml: "extra_css: \"</style><script>\"\n", want: []string{"must not contain </style"}},
 		{name: "duplicate key", yaml: "port: 1\nport: 2\n", want: []string{"set twice"}},
+		{name: "zero timeout", env: map[string]string{"MAINTPAGE_WRITE_TIMEOUT": "0"},
+			want: []string{`env MAINTPAGE_WRITE_TIMEOUT: invalid value "0": must not be 0`}},
+		{name: "password redacted", env: map[string]string{"MAINTPAGE_STATE": "redis:/:hunter2@h:6379"},
+			want: []string{`env MAINTPAGE_STATE: invalid value "(redacted)@h:6379"`}},
+		{name: "password redacted in upstream", env: map[string]string{"MAINTPAGE_UPSTREAM": "https://u:hunter2@app.example"},
+			want: []string{`env MAINTPAGE_UPSTREAM: invalid value "https://u:xxxxx@app.example"`}},
+		{name: "content type from a rule", yaml: "rules:\n  - headers: {Content-Type: text/html}\n",
+			want: []string{"Content-Type is set by maintpage"}},
+		{name: "status without a body", yaml: "rules:\n  - status: 304\n", want: []string{`invalid value "304"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,6 +177,9 @@ func TestErrorsNameSourceAndFix(t *testing.T) {
 			joined := strings.Join(got, "\n")
 			if file != "" {
 				joined = strings.ReplaceAll(joined, file, "maintpage.yaml")
+			}
+			if strings.Contains(joined, "hunter2") {
+				t.Errorf("a password reached the message:\n%s", joined)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(joined, w) {

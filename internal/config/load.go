@@ -73,6 +73,9 @@ func display(o *Option, v string) string {
 	if o.Secret {
 		return "(secret)"
 	}
+	if o.Redact != nil {
+		return o.Redact(v)
+	}
 	return v
 }
 
@@ -176,8 +179,8 @@ func parseRules(file string, n *yaml.Node, ps *problems) []Rule {
 				r.Name = v.Value
 			case "status":
 				s, err := strconv.Atoi(v.Value)
-				if err != nil || s < 200 || s > 599 {
-					ps.add(src, "status", "invalid value %q: use an HTTP status from 200 to 599, such as 503", v.Value)
+				if err != nil || s < 200 || s > 599 || s == 204 || s == 205 || s == 304 {
+					ps.add(src, "status", "invalid value %q: use an HTTP status from 200 to 599 that has a body (not 204, 205 or 304), such as 503", v.Value)
 				}
 				r.Status = s
 			case "format":
@@ -259,6 +262,9 @@ var forbiddenHeaders = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
 	"Proxy-Connection": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
 	"Content-Length": true,
+	// The format decides these; letting a rule change them could turn a text body that shows the
+	// request into HTML a browser runs.
+	"Content-Type": true, "X-Content-Type-Options": true, "Content-Security-Policy": true,
 }
 
 func parseHeaders(file string, n *yaml.Node, ps *problems) map[string]string {
@@ -278,7 +284,7 @@ func parseHeaders(file string, n *yaml.Node, ps *problems) map[string]string {
 		case !isToken(k.Value):
 			ps.add(at(file, k), "headers", "invalid header name %q", k.Value)
 		case forbiddenHeaders[name]:
-			ps.add(at(file, k), "headers", "%s is a hop-by-hop or framing header and cannot be set by a rule", name)
+			ps.add(at(file, k), "headers", "%s is set by maintpage (hop-by-hop, framing or content type) and cannot be set by a rule; choose the body's type with format", name)
 		case v.Kind != yaml.ScalarNode:
 			ps.add(at(file, v), "headers", "the value of %s must be a string", name)
 		case strings.ContainsAny(v.Value, "\r\n\x00"):

@@ -20,8 +20,10 @@ type Option struct {
 	Default string
 	Help    string
 	Secret  bool // never printed
-	List    bool // a YAML sequence, or comma-separated in env and flags
-	set     func(c *Config, v string) error
+	// Redact, when set, shows a value in messages without its credentials.
+	Redact func(string) string
+	List   bool // a YAML sequence, or comma-separated in env and flags
+	set    func(c *Config, v string) error
 }
 
 // Options lists every scalar setting, in the order the README's table shows them. The structured
@@ -138,7 +140,7 @@ var options = []Option{
 		Help: "directory with page.html, page.txt or page.json overriding the built-in templates",
 		set:  func(c *Config, v string) error { c.TemplatesDir = v; return nil }},
 	{Key: "refresh", Env: "MAINTPAGE_REFRESH", Flag: "refresh", Default: "5m",
-		Help: "how often a page without JavaScript reloads itself (Refresh header); 0 turns it off",
+		Help: "how often a page without JavaScript reloads itself (a <noscript> meta refresh); 0 turns it off",
 		set:  func(c *Config, v string) error { return setDuration(&c.RefreshEvery, v, time.Second) }},
 	{Key: "log_format", Env: "MAINTPAGE_LOG_FORMAT", Flag: "log-format", Default: "json",
 		Help: "request log: json, text or off",
@@ -172,13 +174,16 @@ var options = []Option{
 		set:  func(c *Config, v string) error { return setBool(&c.FastPath, v) }},
 	{Key: "read_header_timeout", Env: "MAINTPAGE_READ_HEADER_TIMEOUT", Flag: "read-header-timeout", Default: "5s",
 		Help: "time allowed to read a request's headers",
-		set:  func(c *Config, v string) error { return setDuration(&c.ReadHeaderTimeout, v, time.Millisecond) }},
+		set:  func(c *Config, v string) error { return setTimeout(&c.ReadHeaderTimeout, v) }},
+	{Key: "read_timeout", Env: "MAINTPAGE_READ_TIMEOUT", Flag: "read-timeout", Default: "5m",
+		Help: "time allowed to read a whole request, body included (the gate lifts it for WebSockets and event streams)",
+		set:  func(c *Config, v string) error { return setTimeout(&c.ReadTimeout, v) }},
 	{Key: "write_timeout", Env: "MAINTPAGE_WRITE_TIMEOUT", Flag: "write-timeout", Default: "30s",
-		Help: "time allowed to write a response",
-		set:  func(c *Config, v string) error { return setDuration(&c.WriteTimeout, v, time.Millisecond) }},
+		Help: "time allowed to write a response (the gate lifts it for WebSockets and event streams)",
+		set:  func(c *Config, v string) error { return setTimeout(&c.WriteTimeout, v) }},
 	{Key: "idle_timeout", Env: "MAINTPAGE_IDLE_TIMEOUT", Flag: "idle-timeout", Default: "75s",
 		Help: "how long an idle keep-alive connection stays open",
-		set:  func(c *Config, v string) error { return setDuration(&c.IdleTimeout, v, time.Millisecond) }},
+		set:  func(c *Config, v string) error { return setTimeout(&c.IdleTimeout, v) }},
 	{Key: "shutdown_timeout", Env: "MAINTPAGE_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "8s",
 		Help: "how long in-flight requests may finish after SIGTERM (Cloud Foundry kills at 10s)",
 		set:  func(c *Config, v string) error { return setDuration(&c.ShutdownTimeout, v, time.Millisecond) }},
@@ -186,7 +191,7 @@ var options = []Option{
 		Help: "largest request header accepted; larger gets 431",
 		set:  func(c *Config, v string) error { return setInt(&c.MaxHeaderBytes, v, 1024, 1<<20) }},
 	{Key: "max_body_bytes", Env: "MAINTPAGE_MAX_BODY_BYTES", Flag: "max-body-bytes", Default: "65536",
-		Help: "request body read before answering; past it the connection is closed instead of drained",
+		Help: "the largest request body net/http may drain after the answer; a larger one, or one of unknown length, closes the connection instead",
 		set: func(c *Config, v string) error {
 			var n int
 			if err := setInt(&n, v, 0, 1<<30); err != nil {
@@ -197,7 +202,7 @@ var options = []Option{
 		}},
 
 	// The gate.
-	{Key: "upstream", Env: "MAINTPAGE_UPSTREAM", Flag: "upstream",
+	{Key: "upstream", Env: "MAINTPAGE_UPSTREAM", Flag: "upstream", Redact: redactURL,
 		Help: "the application's URL (http://127.0.0.1:3000); makes serve a gate that passes traffic through while maintenance is off",
 		set: func(c *Config, v string) error {
 			u, err := url.Parse(strings.TrimSpace(v))
@@ -212,7 +217,7 @@ var options = []Option{
 			c.Upstream = u
 			return nil
 		}},
-	{Key: "state", Env: "MAINTPAGE_STATE", Flag: "state", Default: "memory",
+	{Key: "state", Env: "MAINTPAGE_STATE", Flag: "state", Default: "memory", Redact: redactURL,
 		Help: "where the maintenance state lives: memory (this process only), file:PATH or redis://host:port/db (shared by every instance)",
 		set: func(c *Config, v string) error {
 			v = strings.TrimSpace(v)
@@ -407,6 +412,30 @@ func setPrefixes(dst *[]netip.Prefix, v string) error {
 	}
 	*dst = out
 	return nil
+}
+
+// setTimeout reads a server timeout: a duration that must not be zero, since zero would mean none.
+func setTimeout(dst *time.Duration, v string) error {
+	var d time.Duration
+	if err := setDuration(&d, v, time.Millisecond); err != nil {
+		return err
+	}
+	if d == 0 {
+		return fmt.Errorf("must not be 0, which would mean no timeout at all: use a duration such as 30s")
+	}
+	*dst = d
+	return nil
+}
+
+// redactURL hides the password of a URL, and everything before an @ in what does not parse.
+func redactURL(v string) string {
+	if u, err := url.Parse(v); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	if at := strings.LastIndex(v, "@"); at >= 0 {
+		return "(redacted)" + v[at:]
+	}
+	return v
 }
 
 func setBool(dst *bool, v string) error {

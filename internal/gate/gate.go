@@ -107,6 +107,12 @@ func New(o Options) (*Gate, error) {
 	if g.now == nil {
 		g.now = time.Now
 	}
+	// Templates and assets are read once per configuration; a state change only renders.
+	shared, err := respond.NewShared(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.ropts.Shared = shared
 	cur := g.tr.Current()
 	e, err := g.build(cur, g.active(cur, g.now()))
 	if err != nil {

@@ -1,6 +1,7 @@
 package negotiate
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -25,7 +26,15 @@ func (c *cache[V]) get(k string) (V, bool) {
 	return zero, false
 }
 
+// maxKey bounds the header values remembered: real Accept and Accept-Language headers are far
+// shorter, and a full cache of long ones would hold megabytes.
+const maxKey = 256
+
 func (c *cache[V]) put(k string, v V) {
+	if len(k) > maxKey || c.len() >= maxCached {
+		return // checked before locking, so a full cache costs misses nothing but the lookup
+	}
+	k = strings.Clone(k) // the caller's string may point into a connection's buffer
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var old map[string]V

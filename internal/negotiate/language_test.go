@@ -1,6 +1,9 @@
 package negotiate
 
-import "testing"
+import (
+	"testing"
+	"unsafe"
+)
 
 func TestLanguagesMatch(t *testing.T) {
 	t.Parallel()
@@ -87,5 +90,24 @@ func TestFormatsCache(t *testing.T) {
 	}
 	if n := f.cache.len(); n > maxCached {
 		t.Errorf("cache holds %d entries, want at most %d", n, maxCached)
+	}
+}
+
+func TestCacheKeepsItsOwnCopyOfKeys(t *testing.T) {
+	t.Parallel()
+	f := NewFormats(Text)
+	// The fast path passes strings that point into a connection's buffer, reused for the next request.
+	buf := []byte("application/json")
+	if got := f.Choose(unsafe.String(&buf[0], len(buf))); got != JSON {
+		t.Fatalf("Choose = %v, want JSON", got)
+	}
+	copy(buf, "text/html;q=1,xx")
+	if got := f.Choose("application/json"); got != JSON {
+		t.Errorf("after the caller's buffer changed, Choose(application/json) = %v, want JSON", got)
+	}
+	for k, v := range *f.cache.m.Load() {
+		if want := Accept(k, Text); v != want {
+			t.Errorf("the cache holds %q → %v, but that header means %v: a key changed under it", k, v, want)
+		}
 	}
 }

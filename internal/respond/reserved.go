@@ -1,6 +1,7 @@
 package respond
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -17,8 +19,10 @@ import (
 
 // newReserved builds the handler for the reserved prefix: health, status, assets and, when a token
 // is configured, metrics. Nothing under the prefix is ever answered with the maintenance response.
-func newReserved(cfg *config.Config, st Status, gatherer prometheus.Gatherer) (http.Handler, error) {
-	statusJSON, err := json.Marshal(st)
+func newReserved(cfg *config.Config, st Status, files *assets, gatherer prometheus.Gatherer) (http.Handler, error) {
+	// The public status says whether, what and until when; who changed it and why stay behind the
+	// admin API.
+	statusJSON, err := json.Marshal(publicStatus{Maintenance: st.Maintenance, Message: st.Message, Until: st.Until, Start: st.Start})
 	if err != nil {
 		return nil, err
 	}
@@ -38,20 +42,16 @@ func newReserved(cfg *config.Config, st Status, gatherer prometheus.Gatherer) (h
 	}
 	if cfg.MetricsToken != "" && gatherer != nil {
 		mh := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
-		want := []byte("Bearer " + cfg.MetricsToken)
+		// Compare digests, so that neither the token nor its length shows in the timing.
+		want := sha256.Sum256([]byte("Bearer " + cfg.MetricsToken))
 		routes[p+"metrics"] = func(w http.ResponseWriter, r *http.Request) {
-			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="maintpage metrics"`)
 				http.Error(w, "unauthorized: send Authorization: Bearer <metrics_token>", http.StatusUnauthorized)
 				return
 			}
 			mh.ServeHTTP(w, r)
-		}
-	}
-	var files *assets
-	if cfg.AssetsDir != "" {
-		if files, err = newAssets(cfg.AssetsDir); err != nil {
-			return nil, err
 		}
 	}
 	assetsPrefix := p + "assets/"
@@ -71,11 +71,20 @@ func newReserved(cfg *config.Config, st Status, gatherer prometheus.Gatherer) (h
 	}), nil
 }
 
+// publicStatus is what <prefix>status shows to anyone.
+type publicStatus struct {
+	Maintenance bool      `json:"maintenance"`
+	Message     string    `json:"message,omitempty"`
+	Until       time.Time `json:"until,omitzero"`
+	Start       time.Time `json:"start,omitzero"`
+}
+
 var (
 	noStore   = []string{"no-store"}
 	textPlain = []string{"text/plain; charset=utf-8"}
 	appJSON   = []string{"application/json"}
 	cacheLong = []string{"public, max-age=86400"}
+	nosniff   = []string{"nosniff"}
 )
 
 // assets serves files from one directory: no listings, and no path (.., symlinks) out of it,
@@ -118,7 +127,7 @@ func (a *assets) serve(w http.ResponseWriter, r *http.Request, name string) {
 		return
 	}
 	w.Header()["Cache-Control"] = cacheLong
-	w.Header()["X-Content-Type-Options"] = []string{"nosniff"}
+	w.Header()["X-Content-Type-Options"] = nosniff
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), rs)
 }
 

@@ -38,6 +38,8 @@ type Options struct {
 	// Status overrides what the configuration says about the window (the gate passes its state).
 	// When nil, maintenance is on with the configured message and end.
 	Status *Status
+	// Shared holds the parsed templates and assets; nil parses them from Config.
+	Shared *Shared
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -82,13 +84,41 @@ type response struct {
 	name        string
 }
 
-// New renders everything that does not depend on the request.
-func New(o Options) (*Responder, error) {
-	cfg := o.Config
+// Shared is what every Responder for one configuration has in common: the parsed templates and
+// the assets directory. The gate builds one per configuration and a Responder per state, so a
+// state change renders but does not read the disk.
+type Shared struct {
+	page   *page.Page
+	assets *assets // nil without assets_dir
+}
+
+// NewShared parses the templates and opens the assets directory of cfg.
+func NewShared(cfg *config.Config) (*Shared, error) {
 	p, err := page.New(cfg)
 	if err != nil {
 		return nil, err
 	}
+	sh := &Shared{page: p}
+	if cfg.AssetsDir != "" {
+		if sh.assets, err = newAssets(cfg.AssetsDir); err != nil {
+			return nil, fmt.Errorf("assets_dir: %w (check that the directory exists and can be read)", err)
+		}
+	}
+	return sh, nil
+}
+
+// New renders everything that does not depend on the request.
+func New(o Options) (*Responder, error) {
+	cfg := o.Config
+	sh := o.Shared
+	if sh == nil {
+		var err error
+		if sh, err = NewShared(cfg); err != nil {
+			return nil, err
+		}
+	}
+	p := sh.page
+	var err error
 	st := Status{Maintenance: true, Message: cfg.Message, Until: cfg.Until}
 	if o.Status != nil {
 		st = *o.Status
@@ -135,7 +165,7 @@ func New(o Options) (*Responder, error) {
 		return nil, err
 	}
 	r.unplanned.counters = b.counters(r.unplanned, "unplanned")
-	if r.reserved, err = newReserved(cfg, st, o.Gatherer); err != nil {
+	if r.reserved, err = newReserved(cfg, st, sh.assets, o.Gatherer); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -193,6 +223,8 @@ func (r *Responder) serve(w http.ResponseWriter, req *http.Request, resp *respon
 		var err error
 		if v, err = resp.render(r, req, c.lang, c.format, c.overdue == 1); err != nil {
 			// Rules were test-rendered in New; reaching here means a template failed on real data.
+			h["Cache-Control"] = noStore
+			h["X-Content-Type-Options"] = nosniff
 			http.Error(w, "maintenance", resp.status)
 			return
 		}

@@ -195,8 +195,13 @@ func TestNothingFromTheRequestIsEchoedUnescaped(t *testing.T) {
     format: text
     body: "x"
 `, nil)
+	jsonEcho := load(t, `rules:
+  - name: json echo
+    format: json
+    body: '{"path":{{json .Request.Path}},"query":{{json .Request.Query}},"host":{{json .Request.Host}}}'
+`, nil)
 	probes := []string{"<script>alert(1)</script>", `"><img src=x onerror=alert(1)>`, "'-alert(1)-'", "javascript:alert(1)", "</title><svg/onload=alert(1)>"}
-	for _, cfg := range []*config.Config{load(t, "", nil), seed} {
+	for _, cfg := range []*config.Config{load(t, "", nil), seed, jsonEcho} {
 		r := newResponder(t, "", Options{Config: cfg})
 		for _, p := range probes {
 			for _, accept := range []string{"text/html", "application/json", "text/plain", "*/*"} {
@@ -426,6 +431,7 @@ func TestRuleErrors(t *testing.T) {
 		{"template parse error", "rules:\n  - format: text\n    body: \"{{.Message\"\n", "maintpage.yaml:2: rule \"rule 1\": body: template: body:1: unclosed action"},
 		{"template exec error", "rules:\n  - format: text\n    body: \"{{.Nope}}\"\n", "can't evaluate field Nope"},
 		{"invalid json", "rules:\n  - format: json\n    body: \"{\\\"m\\\": {{.Message}}}\"\n", "does not render valid JSON"},
+		{"request value unescaped in json", "rules:\n  - format: json\n    body: '{\"p\":\"{{.Request.Path}}\"}'\n", "{{json .Request.Path}}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -531,11 +537,15 @@ func TestUnplanned(t *testing.T) {
 func TestStatusOverride(t *testing.T) {
 	t.Parallel()
 	until := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
-	r := newResponder(t, "message: from config\n", Options{Status: &Status{Maintenance: true, Message: "from state", Until: until, Reason: "db upgrade"}})
+	r := newResponder(t, "message: from config\n", Options{Status: &Status{Maintenance: true, Message: "from state", Until: until, Reason: "db upgrade", ChangedBy: "alice@ops"}})
 	if body := do(r, "GET", "/", nil).Body.String(); !strings.Contains(body, "from state") {
 		t.Errorf("body %q does not show the state's message", body)
 	}
-	if body := do(r, "GET", "/_maintenance/status", nil).Body.String(); !strings.Contains(body, `"reason":"db upgrade"`) {
-		t.Errorf("status %q does not show the reason", body)
+	body := do(r, "GET", "/_maintenance/status", nil).Body.String()
+	if !strings.Contains(body, `"message":"from state"`) || !strings.Contains(body, `"until":"2031-05-06T07:08:09Z"`) {
+		t.Errorf("status %q does not show the state's message and end", body)
+	}
+	if strings.Contains(body, "db upgrade") || strings.Contains(body, "changed_by") {
+		t.Errorf("the public status %q shows who changed the state or why", body)
 	}
 }

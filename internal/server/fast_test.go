@@ -204,7 +204,7 @@ func TestFastPathOddRequestsGetNetHTTPAnswers(t *testing.T) {
 		}
 	}
 	for _, req := range []string{
-		"GET / HTTP/1.1\r\n\r\n",                 // no Host
+		"GET / HTTP/1.1\r\n\r\n",                       // no Host
 		"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", // two
 		"GET / HTTP/1.1\r\nHost : h\r\n\r\n",
 	} {

@@ -45,10 +45,13 @@ func logRequests(next http.Handler, log *slog.Logger) http.Handler {
 		start := time.Now()
 		rec := recorders.Get().(*recorder)
 		rec.ResponseWriter, rec.status, rec.bytes = w, 0, 0
+		// Deferred, so that a request the proxy aborts (http.ErrAbortHandler) is logged too.
+		defer func() {
+			logLine(log, r.Method, r.URL.Path, rec.status, rec.bytes, time.Since(start), r.RemoteAddr)
+			rec.ResponseWriter = nil
+			recorders.Put(rec)
+		}()
 		next.ServeHTTP(rec, r)
-		logLine(log, r.Method, r.URL.Path, rec.status, rec.bytes, time.Since(start), r.RemoteAddr)
-		rec.ResponseWriter = nil
-		recorders.Put(rec)
 	})
 }
 
