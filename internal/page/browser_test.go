@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,7 @@ func chromium(t *testing.T) context.Context {
 		}
 	}
 	if path == "" {
-		if os.Getenv("CI") == "true" {
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
 			t.Fatal("Chromium not found: install Debian's chromium package or set CHROME_PATH; browser tests must run in CI")
 		}
 		t.Skip("Chromium not found (install chromium or set CHROME_PATH); skipping browser tests outside CI")

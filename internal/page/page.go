@@ -368,7 +368,7 @@ func CSP(body []byte) string {
 func inlineHashes(body []byte, tag string) []string {
 	var out []string
 	eachElement(body, tag, func(attrs, content []byte) {
-		if !bytes.Contains(bytes.ToLower(attrs), []byte("src=")) {
+		if !bytes.Contains(asciiLower(attrs), []byte("src=")) {
 			sum := sha256.Sum256(content)
 			out = append(out, "sha256-"+base64.StdEncoding.EncodeToString(sum[:]))
 		}
@@ -379,14 +379,14 @@ func inlineHashes(body []byte, tag string) []string {
 func hasScriptSrc(body []byte) bool {
 	found := false
 	eachElement(body, "script", func(attrs, _ []byte) {
-		found = found || bytes.Contains(bytes.ToLower(attrs), []byte("src="))
+		found = found || bytes.Contains(asciiLower(attrs), []byte("src="))
 	})
 	return found
 }
 
 // eachElement calls fn with the attributes and the raw contents of every <tag> element.
 func eachElement(body []byte, tag string, fn func(attrs, content []byte)) {
-	lower := bytes.ToLower(body)
+	lower := asciiLower(body)
 	open, closing := []byte("<"+tag), []byte("</"+tag+">")
 	for i := 0; ; {
 		j := bytes.Index(lower[i:], open)
@@ -423,4 +423,17 @@ func first(vals ...string) string {
 		}
 	}
 	return ""
+}
+
+// asciiLower lowers ASCII letters only, so that every byte keeps its index: bytes.ToLower would
+// change the length of text such as "İ" or invalid UTF-8 and shift the offsets of what it finds.
+func asciiLower(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out[i] = c
+	}
+	return out
 }
