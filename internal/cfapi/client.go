@@ -106,6 +106,24 @@ func (c *Client) findApps(ctx context.Context, t Target, names ...string) (map[s
 	return out, nil
 }
 
+// findApp looks up one app by name in a space.
+func (c *Client) findApp(ctx context.Context, t Target, name string) (AppRef, error) {
+	apps, err := c.findApps(ctx, t, name)
+	if err != nil {
+		return AppRef{}, err
+	}
+	return appIn(apps, name, t)
+}
+
+// appIn picks an app from what findApps found, or says how to find the right name.
+func appIn(apps map[string]AppRef, name string, t Target) (AppRef, error) {
+	app, ok := apps[name]
+	if !ok {
+		return AppRef{}, fmt.Errorf("%w: app %q is not in %s: check the name with `cf apps`, or pass --org and --space", ErrAppNotFound, name, t)
+	}
+	return app, nil
+}
+
 // appNames maps app GUIDs to names, for display; GUIDs not found are left out.
 func (c *Client) appNames(ctx context.Context, guids []string) (map[string]string, error) {
 	out := map[string]string{}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Direction is which way a plan switches routes.
@@ -35,6 +36,9 @@ type Change struct {
 	from, to              []Dest
 	metaBefore, metaAfter *string // the saved annotation before and after; nil is none
 	appGUID               string
+	// saved is the record metaAfter encodes when this change puts a route in maintenance afresh;
+	// switchRoute brings its destinations up to date before writing it.
+	saved *Saved
 }
 
 // Left is a route the plan does not change, and why.
@@ -51,18 +55,41 @@ type Plan struct {
 	Skipped     []Left // left alone
 }
 
-// normRoute makes a --route value and a CC route URL comparable.
+// normRoute makes a --route value and a CC route URL comparable: host[/path] with the host in lower
+// case, without a scheme, and without spaces or slashes around it. It is a normal form (normRoute of
+// its result is the same), so both sides compare equal however often either was normalised.
 func normRoute(u string) string {
-	u = strings.TrimSpace(u)
-	if i := strings.Index(u, "://"); i >= 0 {
-		u = u[i+3:]
+	edge := func(r rune) bool { return r == '/' || unicode.IsSpace(r) }
+	for {
+		// Trimming can uncover a scheme ("/https://…") and stripping one can uncover more to trim;
+		// the scheme goes before the right end is trimmed, which would eat the slashes of "https://".
+		t := strings.TrimLeftFunc(u, edge)
+		if scheme, rest, ok := strings.Cut(t, "://"); ok && isScheme(scheme) {
+			t = rest
+		}
+		t = strings.TrimRightFunc(t, edge)
+		if t == u {
+			break
+		}
+		u = t
 	}
-	u = strings.TrimRight(u, "/")
-	host, path, _ := strings.Cut(u, "/")
-	if path != "" {
-		return strings.ToLower(host) + "/" + path
+	host, path, found := strings.Cut(u, "/")
+	host = strings.ToLower(host)
+	if !found {
+		return host
 	}
-	return strings.ToLower(host)
+	return host + "/" + path
+}
+
+// isScheme says whether s is a URL scheme (RFC 3986: a letter, then letters, digits, + - .).
+func isScheme(s string) bool {
+	for i, r := range s {
+		letter := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z'
+		if !letter && (i == 0 || !('0' <= r && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // selector keeps the routes named by --route and reports names that match no route.
@@ -140,9 +167,9 @@ func (c *Client) PlanOn(ctx context.Context, req Request) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	app, ok := apps[req.App]
-	if !ok {
-		return nil, fmt.Errorf("%w: app %q is not in %s: check the name with `cf apps`, or pass --org and --space", ErrAppNotFound, req.App, t)
+	app, err := appIn(apps, req.App, t)
+	if err != nil {
+		return nil, err
 	}
 	maint, ok := apps[req.MaintenanceApp]
 	if !ok {
@@ -188,12 +215,13 @@ func (c *Client) PlanOn(ctx context.Context, req Request) (*Plan, error) {
 		if !hasApp(r.Dests, app.GUID) {
 			continue // labelled by hand without an annotation: not ours to touch
 		}
-		raw, err := Saved{Version: savedVersion, App: app.GUID, AppName: app.Name, MaintenanceApp: maint.GUID,
-			Since: c.now().UTC().Truncate(time.Second), By: c.by, Destinations: stripGUIDs(r.Dests)}.encode()
+		s := Saved{Version: savedVersion, App: app.GUID, AppName: app.Name, MaintenanceApp: maint.GUID,
+			Since: c.now().UTC().Truncate(time.Second), By: c.by, Destinations: stripGUIDs(r.Dests)}
+		raw, err := s.encode()
 		if err != nil {
 			return nil, fmt.Errorf("route %s cannot be switched safely, nothing was changed: %w; switch it by hand or pass --route for the others", r.URL, err)
 		}
-		ch.metaAfter = &raw
+		ch.metaAfter, ch.saved = &raw, &s
 		p.Changes = append(p.Changes, ch)
 	}
 	if err := sel.check(app.Name, routes); err != nil {
@@ -208,13 +236,9 @@ func (c *Client) PlanOff(ctx context.Context, req Request) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	apps, err := c.findApps(ctx, t, req.App)
+	app, err := c.findApp(ctx, t, req.App)
 	if err != nil {
 		return nil, err
-	}
-	app, ok := apps[req.App]
-	if !ok {
-		return nil, fmt.Errorf("%w: app %q is not in %s: check the name with `cf apps`, or pass --org and --space", ErrAppNotFound, req.App, t)
 	}
 	routes, err := c.switchedRoutes(ctx, app.GUID, "")
 	if err != nil {
@@ -297,13 +321,16 @@ func destApps(routes []Route, extra []Dest) []string {
 }
 
 // Apply carries out a plan route by route. When a route fails, every route already changed, the
-// failing one included, is put back as it was, and the error says what CC answered.
+// failing one included, is put back as it was, and the error says what CC answered. A route whose
+// destinations changed after the plan was made is saved as it is when switched, and p.Changes says
+// so in that change's Note.
 func (c *Client) Apply(ctx context.Context, p *Plan, progress func(i int, ch Change)) error {
-	for i, ch := range p.Changes {
+	for i := range p.Changes {
+		ch := &p.Changes[i]
 		touched, err := c.switchRoute(ctx, ch)
 		if err == nil {
 			if progress != nil {
-				progress(i, ch)
+				progress(i, *ch)
 			}
 			continue
 		}
@@ -319,7 +346,7 @@ func (c *Client) Apply(ctx context.Context, p *Plan, progress func(i int, ch Cha
 			u := undo[j]
 			back := Change{RouteGUID: u.RouteGUID, URL: u.URL, from: u.to, to: u.from,
 				metaBefore: u.metaAfter, metaAfter: u.metaBefore, appGUID: u.appGUID}
-			if _, err := c.switchRoute(rbctx, back); err != nil {
+			if _, err := c.switchRoute(rbctx, &back); err != nil {
 				ae.Stuck = append(ae.Stuck, StuckRoute{URL: u.URL, Err: err})
 				continue
 			}
@@ -333,7 +360,12 @@ func (c *Client) Apply(ctx context.Context, p *Plan, progress func(i int, ch Cha
 // switchRoute moves one route to its new destinations. The annotation is written before any
 // destination changes and removed only after they all did, so a crash at any point leaves a route
 // that says what it served. touched reports whether a change may have reached CC.
-func (c *Client) switchRoute(ctx context.Context, ch Change) (touched bool, err error) {
+func (c *Client) switchRoute(ctx context.Context, ch *Change) (touched bool, err error) {
+	if ch.saved != nil {
+		if err := c.refreshSaved(ctx, ch); err != nil {
+			return false, err
+		}
+	}
 	if ch.metaAfter != nil && (ch.metaBefore == nil || *ch.metaBefore != *ch.metaAfter) {
 		touched = true
 		if err := c.setMetadata(ctx, ch.URL, ch.RouteGUID, ch.appGUID, ch.metaAfter); err != nil {
@@ -352,6 +384,56 @@ func (c *Client) switchRoute(ctx context.Context, ch Change) (touched bool, err 
 		}
 	}
 	return touched, nil
+}
+
+// refreshSaved re-reads a route's destinations just before its annotation is written. The plan may
+// have waited at the prompt for as long as the operator liked, and a blue-green push meanwhile adds a
+// destination that converge would then remove: the annotation must hold what the route really has,
+// or off and a rollback could not give it back. What changed is saved as it is now, and ch updated,
+// so that a rollback restores it too.
+func (c *Client) refreshSaved(ctx context.Context, ch *Change) error {
+	cur, err := c.destinations(ctx, ch.URL, ch.RouteGUID)
+	if err != nil {
+		return err
+	}
+	if len(cur) == 0 {
+		return fmt.Errorf("route %s has no destination any more (the plan showed %s): there is nothing to save and give back later, so it is not switched: map it again, then run the same command again", ch.URL, ch.From)
+	}
+	if sameDests(cur, ch.from) {
+		return nil
+	}
+	s := *ch.saved
+	s.Destinations = stripGUIDs(cur)
+	raw, err := s.encode()
+	if err != nil {
+		return fmt.Errorf("route %s changed after the plan was shown and can no longer be saved: %w", ch.URL, err)
+	}
+	ch.saved, ch.metaAfter, ch.from = &s, &raw, cur
+	ch.Note = fmt.Sprintf("its destinations changed after the plan was shown: saved the %d it had when switched", len(cur))
+	return nil
+}
+
+// sameDests says whether two lists hold the same destinations, in any order, mapping GUIDs aside.
+func sameDests(a, b []Dest) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	key := func(ds []Dest) []string {
+		out := make([]string, len(ds))
+		for i, d := range ds {
+			port, weight := -1, -1
+			if d.Port != nil {
+				port = *d.Port
+			}
+			if d.Weight != nil {
+				weight = *d.Weight
+			}
+			out[i] = fmt.Sprintf("%q %q %d %q %d", d.App, d.process(), port, d.Protocol, weight)
+		}
+		slices.Sort(out)
+		return out
+	}
+	return slices.Equal(key(a), key(b))
 }
 
 // converge makes a route's destinations exactly target, adding before removing so the route always

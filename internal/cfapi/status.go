@@ -61,13 +61,9 @@ func (c *Client) Status(ctx context.Context, req Request) (*Status, error) {
 			return nil, err
 		}
 	} else {
-		apps, err := c.findApps(ctx, t, req.App)
+		app, err := c.findApp(ctx, t, req.App)
 		if err != nil {
 			return nil, err
-		}
-		app, ok := apps[req.App]
-		if !ok {
-			return nil, fmt.Errorf("%w: app %q is not in %s: check the name with `cf apps`, or pass --org and --space", ErrAppNotFound, req.App, t)
 		}
 		st.App = app
 		if routes, err = c.appRoutes(ctx, app); err != nil {

@@ -405,3 +405,19 @@ func TestCFPostIsNotRetriedOn5xx(t *testing.T) {
 	}
 	w.assertRestored(t)
 }
+
+// TestCFAppMissingEverywhere: on, off and status look an app up the same way and say the same thing.
+func TestCFAppMissingEverywhere(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t).typical()
+	c := w.connect(t, nil)
+	const want = "app \"nope\" is not in org acme / space prod: check the name with `cf apps`, or pass --org and --space"
+	_, errOn := c.PlanOn(ctx, Request{App: "nope", MaintenanceApp: "maintpage"})
+	_, errOff := c.PlanOff(ctx, Request{App: "nope"})
+	_, errStatus := c.Status(ctx, Request{App: "nope"})
+	for name, err := range map[string]error{"on": errOn, "off": errOff, "status": errStatus} {
+		if !errors.Is(err, ErrAppNotFound) || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("%s: got %v, want ErrAppNotFound ending %q", name, err, want)
+		}
+	}
+}

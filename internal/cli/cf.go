@@ -201,13 +201,17 @@ func runCFSwitch(ctx context.Context, e *env, in terminal, f *cfFlags, dir cfapi
 		return nil
 	}
 	if !f.yes {
-		if err := confirm(in, out, len(p.Changes)); err != nil {
+		if err := confirm(ctx, in, out, len(p.Changes)); err != nil {
 			return err
 		}
 	}
 	n := len(p.Changes)
 	err = c.Apply(ctx, p, func(i int, ch cfapi.Change) {
-		fmt.Fprintf(out, "  [%d/%d] %s → %s: done\n", i+1, n, ch.URL, ch.To)
+		note := ""
+		if ch.Note != "" {
+			note = " (" + ch.Note + ")"
+		}
+		fmt.Fprintf(out, "  [%d/%d] %s → %s: done%s\n", i+1, n, ch.URL, ch.To, note)
 	})
 	if err != nil {
 		var ae *cfapi.ApplyError
@@ -257,14 +261,33 @@ func printPlan(out io.Writer, c *cfapi.Client, p *cfapi.Plan) {
 	}
 }
 
-func confirm(in terminal, out io.Writer, n int) error {
+// confirm asks before any route changes. Ctrl-C cancels ctx (signal.NotifyContext in main) and
+// counts as "no": a read from a terminal cannot be interrupted, so it runs in a goroutine that ends
+// with the next line or end of input, or with the process, which returns soon after a cancel.
+func confirm(ctx context.Context, in terminal, out io.Writer, n int) error {
 	if !in.IsTerminal() {
 		return usageErr(errors.New("not changing any route without confirmation and stdin is not a terminal: pass --yes (or --dry-run to see the plan)"))
 	}
 	fmt.Fprintf(out, "Switch these %d route(s)? [y/N] ", n)
-	line, err := bufio.NewReader(in).ReadString('\n')
-	if err != nil && line == "" {
-		return withCode(ExitFailure, errors.New("aborted, nothing was changed: no answer"))
+	type answer struct {
+		line string
+		err  error
+	}
+	answered := make(chan answer, 1) // buffered: the reader never waits for a confirm that has returned
+	go func() {
+		line, err := bufio.NewReader(in).ReadString('\n')
+		answered <- answer{line, err}
+	}()
+	var line string
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(out)
+		return withCode(ExitFailure, fmt.Errorf("aborted, nothing was changed: interrupted at the prompt (%w)", context.Cause(ctx)))
+	case a := <-answered:
+		if a.err != nil && a.line == "" {
+			return withCode(ExitFailure, errors.New("aborted, nothing was changed: no answer"))
+		}
+		line = a.line
 	}
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes":

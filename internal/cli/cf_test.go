@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +25,7 @@ import (
 type cfWorld struct {
 	f      *cffake.Fake
 	home   string
+	space  string
 	app    string
 	maint  string
 	routes []string
@@ -33,6 +37,7 @@ func newCFWorld(t *testing.T, withMaint bool) *cfWorld {
 	w := &cfWorld{f: f, home: t.TempDir()}
 	org := f.AddOrg("acme")
 	space := f.AddSpace(org, "prod")
+	w.space = space
 	w.app = f.AddApp(space, "my-app")
 	green := f.AddApp(space, "my-app-green")
 	if withMaint {
@@ -88,6 +93,10 @@ func (f fakeTerminal) IsTerminal() bool { return f.tty }
 
 // runCFWith runs the cf command with a chosen stdin, mapping errors to exit codes as Main does.
 func (w *cfWorld) runCFWith(in terminal, args ...string) (int, string, string) {
+	return w.runCFWithContext(context.Background(), in, args...)
+}
+
+func (w *cfWorld) runCFWithContext(ctx context.Context, in terminal, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	e := &env{getenv: w.getenv, stdout: &out, stderr: &errb}
 	root := &cobra.Command{Use: "maintpage", SilenceErrors: true, SilenceUsage: true}
@@ -95,7 +104,7 @@ func (w *cfWorld) runCFWith(in terminal, args ...string) (int, string, string) {
 	root.SetArgs(append([]string{"cf"}, args...))
 	root.SetOut(&out)
 	root.SetErr(&errb)
-	err := root.ExecuteContext(context.Background())
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK, out.String(), errb.String()
 	}
@@ -109,12 +118,10 @@ func (w *cfWorld) runCFWith(in terminal, args ...string) (int, string, string) {
 
 func TestCFDefaultMaintenanceAppMatchesManifest(t *testing.T) {
 	t.Parallel()
+	// The manifest is part of the product (`cf push --no-route` reads it): missing is a failure.
 	b, err := os.ReadFile(filepath.Join("..", "..", "manifest.yml"))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skip("no manifest.yml at the repository root yet")
-	}
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("reading the repository's manifest.yml, which names the maintenance app: %v", err)
 	}
 	m := regexp.MustCompile(`(?m)^\s*-?\s*name:\s*["']?([^"'\s#]+)`).FindSubmatch(b)
 	if m == nil {
@@ -278,5 +285,98 @@ func TestCFHelpDocumentsExitCodes(t *testing.T) {
 		if !strings.Contains(out, s) {
 			t.Errorf("on --help: want %q in\n%s", s, out)
 		}
+	}
+}
+
+// silentTerminal is a person who never answers: the first read is the moment the prompt waits,
+// when it calls onRead (the operator pressing Ctrl-C); reads then block until the test ends.
+type silentTerminal struct {
+	onRead func()
+	once   *sync.Once
+	done   chan struct{}
+}
+
+func (s silentTerminal) IsTerminal() bool { return true }
+
+func (s silentTerminal) Read([]byte) (int, error) {
+	s.once.Do(s.onRead)
+	<-s.done
+	return 0, io.EOF
+}
+
+func TestCFConfirmationInterrupted(t *testing.T) {
+	t.Parallel()
+	w := newCFWorld(t, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in := silentTerminal{onRead: cancel, once: &sync.Once{}, done: make(chan struct{})}
+	t.Cleanup(func() { close(in.done) })
+	type result struct {
+		code     int
+		out, err string
+	}
+	got := make(chan result, 1)
+	go func() {
+		code, out, errOut := w.runCFWithContext(ctx, in, "on", "my-app")
+		got <- result{code, out, errOut}
+	}()
+	select {
+	case r := <-got:
+		if r.code != ExitFailure || !strings.Contains(r.err, "aborted, nothing was changed") {
+			t.Errorf("got exit %d and %q, want %d and aborted, nothing was changed", r.code, r.err, ExitFailure)
+		}
+		if !strings.Contains(r.out, "[y/N]") {
+			t.Errorf("no prompt in\n%s", r.out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the prompt is still waiting 10s after Ctrl-C: want it to give up at once")
+	}
+	for _, c := range w.f.Calls() {
+		if !strings.HasPrefix(c, "GET ") && !strings.Contains(c, "/uaa/") {
+			t.Errorf("a change reached the Cloud Controller after Ctrl-C: %s", c)
+		}
+	}
+	if w.inMaintenance(0) || w.inMaintenance(1) {
+		t.Error("a route was switched although the prompt was interrupted")
+	}
+}
+
+// pushingTerminal answers "y", but only after a blue-green push has mapped another app to the route
+// while the prompt waited.
+type pushingTerminal struct {
+	*strings.Reader
+	push func()
+	once *sync.Once
+}
+
+func (p pushingTerminal) IsTerminal() bool { return true }
+
+func (p pushingTerminal) Read(b []byte) (int, error) {
+	p.once.Do(p.push)
+	return p.Reader.Read(b)
+}
+
+func TestCFDestinationAddedAtThePromptComesBack(t *testing.T) {
+	t.Parallel()
+	w := newCFWorld(t, true)
+	partner := w.f.AddApp(w.space, "my-app-venerable")
+	in := pushingTerminal{Reader: strings.NewReader("y\n"), once: &sync.Once{},
+		push: func() { w.f.AddDestinations(w.routes[0], cffake.Dest{App: partner}) }}
+	code, out, errOut := w.runCFWith(in, "on", "my-app")
+	if code != ExitOK {
+		t.Fatalf("on: got exit %d (%s), want 0", code, errOut)
+	}
+	if !w.inMaintenance(0) || !strings.Contains(out, "changed after the plan was shown") {
+		t.Errorf("on: route switched %v, output\n%s\nwant switched and the change reported", w.inMaintenance(0), out)
+	}
+	if code, _, errOut = w.main("off", "my-app", "--yes"); code != ExitOK {
+		t.Fatalf("off: got exit %d (%s), want 0", code, errOut)
+	}
+	var apps []string
+	for _, d := range w.f.Destinations(w.routes[0]) {
+		apps = append(apps, d.App)
+	}
+	if want := []string{w.app, partner}; !slices.Equal(apps, want) {
+		t.Errorf("after off: got %v, want %v (the app and what the push added)", apps, want)
 	}
 }

@@ -145,18 +145,27 @@ func runToggle(ctx context.Context, e *env, f *toggleFlags, on bool) error {
 	return printState(e.stdout, got, b.viaAdmin(), f.json, now)
 }
 
-// parseWhen reads an RFC 3339 time or a duration from now ("90m", "+2h").
+// parseWhen reads an RFC 3339 time or a duration from now ("90m", "+2h"). The zero time means "not
+// given", and the state is stored as JSON, which writes years 0000-9999 only: a time that is either
+// (0001-01-01T00:00:00Z, or one an offset moves past a year's end) is refused here, where the
+// message can name the flag, rather than ignored or failing at the store.
 func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t.UTC(), nil
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		d, derr := time.ParseDuration(strings.TrimPrefix(v, "+"))
+		if derr != nil || d <= 0 {
+			return time.Time{}, usageErr(fmt.Errorf("%s %q: write an RFC 3339 time such as 2026-11-26T18:00:00Z, or a duration from now such as 90m or 2h", flag, v))
+		}
+		t = now.Add(d).Truncate(time.Second)
 	}
-	if d, err := time.ParseDuration(strings.TrimPrefix(v, "+")); err == nil && d > 0 {
-		return now.Add(d).UTC().Truncate(time.Second), nil
+	t = t.UTC()
+	if t.IsZero() || t.Year() < 1 || t.Year() > 9999 {
+		return time.Time{}, usageErr(fmt.Errorf("%s %q is out of range: write a time between 0001-01-01T00:00:01Z and 9999-12-31T23:59:59Z", flag, v))
 	}
-	return time.Time{}, usageErr(fmt.Errorf("%s %q: write an RFC 3339 time such as 2026-11-26T18:00:00Z, or a duration from now such as 90m or 2h", flag, v))
+	return t, nil
 }
 
 func defaultChangedBy(e *env) string {

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
@@ -125,5 +127,81 @@ func TestToggleAdmin(t *testing.T) {
 	}
 	if code, _, _ = run(t, env, "status", "--admin", "http://127.0.0.1:1"); code != ExitFailure {
 		t.Errorf("unreachable gate: got exit %d, want %d", code, ExitFailure)
+	}
+}
+
+// FuzzParseWhen: a time given as RFC 3339 or a duration comes back as a UTC instant that a state
+// can store (JSON writes years 0-9999 only) and that is not the zero time, which means "not given";
+// written back as RFC 3339 it parses to the same instant whatever the clock says; a duration lands
+// at or after now. Anything else is a usage error that names the flag and the value.
+func FuzzParseWhen(f *testing.F) {
+	for _, s := range []string{"", "2026-11-26T18:00:00Z", "2026-11-26T18:00:00.5+01:00", "90m", "+2h", "-1h",
+		"0s", "1ns", "tomorrow", "0001-01-01T00:00:00Z", "0000-01-01T00:30:00+01:00", "9999-12-31T23:00:00-02:00", "++5m"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 26, 17, 0, 0, 123, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		got, err := parseWhen("--until", v, now)
+		if err != nil {
+			var ee *exitError
+			if !got.IsZero() || !errors.As(err, &ee) || ee.code != ExitUsage || !strings.Contains(err.Error(), "--until") || !strings.Contains(err.Error(), fmt.Sprintf("%q", v)) {
+				t.Fatalf("parseWhen(%q): got %v and %v, want the zero time and a usage error naming --until and the value", v, got, err)
+			}
+			return
+		}
+		if v == "" {
+			if !got.IsZero() {
+				t.Fatalf(`parseWhen(""): got %v, want the zero time (not given)`, got)
+			}
+			return
+		}
+		if got.IsZero() || got.Location() != time.UTC {
+			t.Fatalf("parseWhen(%q) = %v: want a UTC time that is not the zero time", v, got)
+		}
+		if _, err := got.MarshalJSON(); err != nil {
+			t.Fatalf("parseWhen(%q) = %v, which a state cannot store: %v", v, got, err)
+		}
+		again, err := parseWhen("--start", got.Format(time.RFC3339Nano), now.Add(time.Hour))
+		if err != nil || !again.Equal(got) {
+			t.Fatalf("parseWhen(%q) = %v; written back as %q it gives %v, %v", v, got, got.Format(time.RFC3339Nano), again, err)
+		}
+		if _, perr := time.Parse(time.RFC3339, v); perr != nil && got.Before(now.Truncate(time.Second)) {
+			t.Fatalf("parseWhen(%q) = %v: a duration from now must not land before now (%v)", v, got, now)
+		}
+	})
+}
+
+func TestParseWhen(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 26, 17, 0, 0, 500, time.UTC)
+	tests := map[string]struct {
+		in, want string // want "" with err: refused
+		err      string
+	}{
+		"empty":           {in: "", want: "0001-01-01T00:00:00Z"},
+		"utc":             {in: "2026-11-26T18:00:00Z", want: "2026-11-26T18:00:00Z"},
+		"offset":          {in: "2026-11-26T19:00:00+01:00", want: "2026-11-26T18:00:00Z"},
+		"duration":        {in: "90m", want: "2026-11-26T18:30:00Z"},
+		"plus duration":   {in: "+2h", want: "2026-11-26T19:00:00Z"},
+		"negative":        {in: "-1h", err: "RFC 3339"},
+		"words":           {in: "tomorrow", err: "RFC 3339"},
+		"zero time":       {in: "0001-01-01T00:00:00Z", err: "out of range"},
+		"before year one": {in: "0001-01-01T00:30:00+01:00", err: "out of range"},
+		"past 9999":       {in: "9999-12-31T23:00:00-02:00", err: "out of range"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseWhen("--start", tc.in, now)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "--start") {
+					t.Errorf("parseWhen(%q): got %v, %v; want an error with %q naming --start", tc.in, got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || got.Format(time.RFC3339Nano) != tc.want {
+				t.Errorf("parseWhen(%q): got %s, %v; want %s", tc.in, got.Format(time.RFC3339Nano), err, tc.want)
+			}
+		})
 	}
 }

@@ -194,6 +194,20 @@ func (f *Fake) AddRoute(spaceGUID, domainGUID, host, path string, port int, dest
 	return r.guid
 }
 
+// AddDestinations maps more destinations to a route behind the client's back, as another operator's
+// `cf map-route` or a blue-green push does.
+func (f *Fake) AddDestinations(routeGUID string, dests ...Dest) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.routeByGUID(routeGUID)
+	if r == nil {
+		panic("cffake: AddDestinations: no route " + routeGUID) // a broken test, not a CC answer
+	}
+	for _, d := range dests {
+		r.dests = append(r.dests, f.newDest(r, d))
+	}
+}
+
 func (f *Fake) newDest(r *route, d Dest) *Dest {
 	n := withDefaults(r, d)
 	n.GUID = f.nextGUID("dest")
