@@ -31,6 +31,6 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
-go build -o "$tmp/maintpage" ./cmd/maintpage
+CGO_ENABLED=0 go build -o "$tmp/maintpage" ./cmd/maintpage   # static, as shipped
 go build -o "$tmp/harness" ./bench/harness
 "$tmp/harness" --maintpage "$tmp/maintpage" --command "bench/run.sh $*" "$@"
