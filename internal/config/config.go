@@ -109,3 +109,29 @@ func (c *Config) Addr() string {
 	}
 	return ":" + strconv.Itoa(c.Port)
 }
+
+// RestartNeeded lists the settings that differ between a and b but apply only when the process
+// starts: the listeners, the server's timeouts and limits, logging, and the state store.
+func RestartNeeded(a, b *Config) []string {
+	var keys []string
+	add := func(changed bool, key string) {
+		if changed {
+			keys = append(keys, key)
+		}
+	}
+	add(a.Addr() != b.Addr(), "listen/port")
+	add(a.MetricsListen != b.MetricsListen, "metrics_listen")
+	add(a.H2C != b.H2C, "h2c")
+	add(a.FastPath != b.FastPath, "fast_path")
+	add(a.ReadHeaderTimeout != b.ReadHeaderTimeout, "read_header_timeout")
+	add(a.ReadTimeout != b.ReadTimeout, "read_timeout")
+	add(a.WriteTimeout != b.WriteTimeout, "write_timeout")
+	add(a.IdleTimeout != b.IdleTimeout, "idle_timeout")
+	add(a.ShutdownTimeout != b.ShutdownTimeout, "shutdown_timeout")
+	add(a.MaxHeaderBytes != b.MaxHeaderBytes, "max_header_bytes")
+	add(a.LogFormat != b.LogFormat, "log_format")
+	add(a.LogLevel != b.LogLevel, "log_level")
+	add(a.State != b.State, "state")
+	add(a.StartupState != b.StartupState, "startup_state")
+	return keys
+}

@@ -278,3 +278,21 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestRestartNeeded(t *testing.T) {
+	t.Parallel()
+	a, err := Load("", envOf(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Load("", envOf(map[string]string{"PORT": "9000", "MAINTPAGE_WRITE_TIMEOUT": "10s", "MAINTENANCE_MESSAGE": "new"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(RestartNeeded(a, b), ","); got != "listen/port,write_timeout" {
+		t.Errorf("RestartNeeded = %q, want listen/port,write_timeout (the message applies at once)", got)
+	}
+	if got := RestartNeeded(a, a); len(got) != 0 {
+		t.Errorf("RestartNeeded of the same configuration = %v, want none", got)
+	}
+}

@@ -107,16 +107,16 @@ func Run(ctx context.Context, o Options) error {
 			watchReload(ctx, cfg.File, o.Log, func() {
 				next, err := o.Reload()
 				if err != nil {
-					o.Log.Error("reload failed; still serving the previous configuration", "err", err)
+					o.Log.Error("reload failed; still serving the previous configuration", "error", err)
 					return
 				}
 				nh, err := o.Build(next)
 				if err != nil {
-					o.Log.Error("reload failed; still serving the previous configuration", "err", err)
+					o.Log.Error("reload failed; still serving the previous configuration", "error", err)
 					return
 				}
-				if next.Addr() != cfg.Addr() || next.MetricsListen != cfg.MetricsListen {
-					o.Log.Warn("listen addresses and server timeouts change only on restart")
+				if keys := config.RestartNeeded(cfg, next); len(keys) > 0 {
+					o.Log.Warn("these settings change only on restart; the rest of the new configuration applies now", "settings", keys)
 				}
 				current.Store(&nh)
 				o.Log.Info("configuration reloaded", "file", next.File)
@@ -133,7 +133,7 @@ func Run(ctx context.Context, o Options) error {
 		go func() {
 			defer stopping.Done()
 			if err := s.Shutdown(sctx); err != nil {
-				o.Log.Warn("shutdown deadline passed; closing remaining connections", "err", err)
+				o.Log.Warn("shutdown deadline passed; closing remaining connections", "error", err)
 				s.Close()
 			}
 		}()

@@ -16,7 +16,7 @@ func watchFile(ctx context.Context, file string, log *slog.Logger) <-chan struct
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		log.Warn("cannot watch the configuration file; reload with SIGHUP", "err", err)
+		log.Warn("cannot watch the configuration file; reload with SIGHUP", "error", err)
 		return nil
 	}
 	abs, err := filepath.Abs(file)
@@ -25,7 +25,7 @@ func watchFile(ctx context.Context, file string, log *slog.Logger) <-chan struct
 	}
 	if err != nil {
 		w.Close()
-		log.Warn("cannot watch the configuration file; reload with SIGHUP", "err", err)
+		log.Warn("cannot watch the configuration file; reload with SIGHUP", "error", err)
 		return nil
 	}
 	out := make(chan struct{}, 1)
@@ -49,7 +49,7 @@ func watchFile(ctx context.Context, file string, log *slog.Logger) <-chan struct
 				if !ok {
 					return
 				}
-				log.Warn("watching the configuration file", "err", err)
+				log.Warn("watching the configuration file", "error", err)
 			}
 		}
 	}()
