@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/maintpage/maintpage/internal/negotiate"
@@ -235,7 +237,7 @@ func parseMatch(file string, n *yaml.Node, ps *problems) Match {
 			}
 		case "methods":
 			for _, s := range listOf(file, v, k, ps) {
-				if !isToken(s) {
+				if !httpguts.ValidHeaderFieldName(s) {
 					ps.add(src, k, "invalid method %q: use names like GET or POST", s)
 				}
 				m.Methods = append(m.Methods, strings.ToUpper(s))
@@ -281,7 +283,7 @@ func parseHeaders(file string, n *yaml.Node, ps *problems) map[string]string {
 		switch {
 		case seen[name]:
 			ps.add(at(file, k), "headers", "%s is set twice (header names ignore case); keep one", k.Value)
-		case !isToken(k.Value):
+		case !httpguts.ValidHeaderFieldName(k.Value):
 			ps.add(at(file, k), "headers", "invalid header name %q", k.Value)
 		case forbiddenHeaders[name]:
 			ps.add(at(file, k), "headers", "%s is set by maintpage (hop-by-hop, framing or content type) and cannot be set by a rule; choose the body's type with format", name)
@@ -399,19 +401,6 @@ func distance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // validate checks what no single setting can: combinations, and files that must exist.

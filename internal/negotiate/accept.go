@@ -1,6 +1,10 @@
 package negotiate
 
-import "strings"
+import (
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
 
 // Format is a representation of the maintenance response.
 type Format uint8
@@ -144,7 +148,7 @@ func parseRange(s string) (typ, sub string, q int, ok bool) {
 	} else {
 		var found bool
 		typ, sub, found = strings.Cut(mt, "/")
-		if !found || !isToken(typ) || !isToken(sub) || (typ == "*" && sub != "*") {
+		if !found || !httpguts.ValidHeaderFieldName(typ) || !httpguts.ValidHeaderFieldName(sub) || (typ == "*" && sub != "*") {
 			return "", "", 0, false
 		}
 	}
@@ -201,17 +205,4 @@ func parseQ(s string) (int, bool) {
 		return 0, false
 	}
 	return whole + frac, true
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -81,7 +81,6 @@ type response struct {
 	data        func(lang, status int, overdue, unplanned bool) page.Data
 	retry       bool // send Retry-After (503 and 429 only)
 	counters    [negotiate.HTML + 1]prometheus.Counter
-	name        string
 }
 
 // Shared is what every Responder for one configuration has in common: the parsed templates and
@@ -363,21 +362,30 @@ func (b *builder) data(lang int, status int, overdue, unplanned bool) page.Data 
 
 // page503 builds the default (or unplanned) response from the page templates.
 func (b *builder) page503(unplanned bool) (*response, error) {
-	resp := &response{status: http.StatusServiceUnavailable, statusLine: statusLine(http.StatusServiceUnavailable), retry: true, name: "default"}
+	resp := &response{status: http.StatusServiceUnavailable, statusLine: statusLine(http.StatusServiceUnavailable), retry: true}
+	return resp, b.renderPage(resp, unplanned, nil)
+}
+
+// renderPage renders the page templates for every language, format the response may take, and
+// whether the announced end has passed.
+func (b *builder) renderPage(resp *response, unplanned bool, headers map[string]string) error {
 	resp.fixed = make([][][2]*variant, len(b.page.Languages()))
 	for lang := range resp.fixed {
 		resp.fixed[lang] = make([][2]*variant, negotiate.HTML+1)
 		for _, f := range formats {
+			if resp.format != negotiate.Unknown && f != resp.format {
+				continue
+			}
 			for overdue := 0; overdue < 2; overdue++ {
 				body, csp, err := b.page.Render(f, b.data(lang, resp.status, overdue == 1, unplanned))
 				if err != nil {
-					return nil, err
+					return err
 				}
-				resp.fixed[lang][f][overdue] = b.variant(f, body, csp, b.page.Languages()[lang], nil)
+				resp.fixed[lang][f][overdue] = b.variant(f, body, csp, b.page.Languages()[lang], headers)
 			}
 		}
 	}
-	return resp, nil
+	return nil
 }
 
 // variant assembles the fixed headers of one response.

@@ -18,29 +18,13 @@ import (
 // with its own status; a rule with a body renders that template, once if it does not show the
 // request, or per request if it does.
 func (b *builder) rule(rule config.Rule) (*response, error) {
-	resp := &response{status: rule.Status, statusLine: statusLine(rule.Status), retry: rule.Status == http.StatusServiceUnavailable || rule.Status == http.StatusTooManyRequests, name: rule.Name}
+	resp := &response{status: rule.Status, statusLine: statusLine(rule.Status), retry: rule.Status == http.StatusServiceUnavailable || rule.Status == http.StatusTooManyRequests}
 	if rule.Format != "" {
 		resp.format, _ = negotiate.ParseFormat(rule.Format)
 	}
 	nLang := len(b.page.Languages())
 	if rule.Body == "" {
-		resp.fixed = make([][][2]*variant, nLang)
-		for lang := range resp.fixed {
-			resp.fixed[lang] = make([][2]*variant, negotiate.HTML+1)
-			for _, f := range formats {
-				if resp.format != negotiate.Unknown && f != resp.format {
-					continue
-				}
-				for overdue := 0; overdue < 2; overdue++ {
-					body, csp, err := b.page.Render(f, b.data(lang, resp.status, overdue == 1, false))
-					if err != nil {
-						return nil, err
-					}
-					resp.fixed[lang][f][overdue] = b.variant(f, body, csp, b.page.Languages()[lang], rule.Headers)
-				}
-			}
-		}
-		return resp, nil
+		return resp, b.renderPage(resp, false, rule.Headers)
 	}
 	if resp.format == negotiate.Unknown {
 		return nil, fmt.Errorf("a rule with a body needs a format: set format to html, json, problem+json or text")
