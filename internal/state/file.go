@@ -85,6 +85,30 @@ func (f *fileStore) Save(ctx context.Context, s State) error {
 	return nil
 }
 
+// SaveIfEmpty implements Store. Between processes it is not atomic: another process could write
+// between the check and the rename, which for a file on one host is a narrow window.
+func (f *fileStore) SaveIfEmpty(ctx context.Context, s State) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	b, err := Encode(s)
+	if err != nil {
+		return false, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false, ErrClosed
+	}
+	if _, err := os.Stat(f.path); !errors.Is(err, fs.ErrNotExist) {
+		return false, err // present (err nil), or unreadable
+	}
+	if err := f.writeAtomic(b); err != nil {
+		return false, fmt.Errorf("write state file %s: %w", f.path, err)
+	}
+	return true, nil
+}
+
 func (f *fileStore) writeAtomic(b []byte) (err error) {
 	dir, base := filepath.Split(f.path)
 	// The temporary file must live in the target's directory: rename is only

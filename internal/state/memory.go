@@ -10,6 +10,7 @@ import (
 type Memory struct {
 	mu       sync.Mutex
 	s        State
+	saved    bool // anything was ever saved: SaveIfEmpty's "empty"
 	closed   bool
 	done     chan struct{}
 	watchers map[chan struct{}]struct{}
@@ -40,7 +41,29 @@ func (m *Memory) Save(ctx context.Context, s State) error {
 	if m.closed {
 		return ErrClosed
 	}
-	m.s = s
+	m.saveLocked(s)
+	return nil
+}
+
+// SaveIfEmpty implements Store.
+func (m *Memory) SaveIfEmpty(ctx context.Context, s State) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, ErrClosed
+	}
+	if m.saved {
+		return false, nil
+	}
+	m.saveLocked(s)
+	return true, nil
+}
+
+func (m *Memory) saveLocked(s State) {
+	m.s, m.saved = s, true
 	for w := range m.watchers {
 		// A pending wake-up already makes the watcher read the newest state,
 		// so a full buffer loses nothing and Save never blocks on a slow fn.
@@ -49,7 +72,6 @@ func (m *Memory) Save(ctx context.Context, s State) error {
 		default:
 		}
 	}
-	return nil
 }
 
 // Watch implements Store.

@@ -137,6 +137,30 @@ func (r *redisStore) Save(ctx context.Context, s State) error {
 	return nil
 }
 
+// saveIfEmpty sets the key only when it does not exist, and notifies only then, in one step.
+var saveIfEmpty = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('PUBLISH', KEYS[1], ARGV[1])
+  return 1
+end
+return 0`)
+
+// SaveIfEmpty implements Store.
+func (r *redisStore) SaveIfEmpty(ctx context.Context, s State) (bool, error) {
+	if r.isClosed() {
+		return false, ErrClosed
+	}
+	b, err := Encode(s)
+	if err != nil {
+		return false, err
+	}
+	n, err := saveIfEmpty.Run(ctx, r.client, []string{r.key}, b).Int()
+	if err != nil {
+		return false, fmt.Errorf("redis set %s if absent: %w", r.key, err)
+	}
+	return n == 1, nil
+}
+
 // Watch relies on go-redis to redial and resubscribe after a lost
 // connection. Messages published while the subscription was down are gone,
 // so each (re)subscription is followed by a read: that repairs the gap as

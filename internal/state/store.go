@@ -19,6 +19,11 @@ type Store interface {
 	// Save replaces the stored state and makes it visible to every Watch on
 	// the same backing.
 	Save(ctx context.Context, s State) error
+	// SaveIfEmpty saves s, as Save does, only if the store holds no state at
+	// all, and reports whether it did. A tracker uses it to put the last known
+	// state back into a store that lost its data, without overwriting a state
+	// that someone saved in the meantime.
+	SaveIfEmpty(ctx context.Context, s State) (bool, error)
 	// Watch calls fn once with the stored state as soon as the watch is in
 	// place, then again whenever it sees a change, made by this or another
 	// process, until ctx ends or the store is closed. Quick successive changes

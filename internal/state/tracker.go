@@ -54,6 +54,8 @@ type Tracker struct {
 	// such a state arrived may return something older, so it is dropped.
 	gen   uint64
 	hooks []func(old, new State)
+	// stored is set once a state saved in the store has been read or set here.
+	stored bool
 
 	// hmu is separate from mu so that a hook may read Health.
 	hmu    sync.Mutex
@@ -186,16 +188,45 @@ func (t *Tracker) read(ctx context.Context, why string) {
 	}
 
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if err != nil {
 		t.fail(err)
+		t.mu.Unlock()
 		return
 	}
 	t.ok()
 	if t.gen != g {
+		t.mu.Unlock()
 		return
 	}
-	t.applyLocked(s, why)
+	lost := t.lostLocked(s)
+	if !lost {
+		t.applyLocked(s, why)
+	}
+	t.mu.Unlock()
+	if lost {
+		t.restore(ctx)
+	}
+}
+
+// lostLocked reports whether s is the empty state of a store that lost what it held — a Redis
+// restarted without persistence, a deleted file — while this tracker has seen a state saved in it.
+// Every save sets ChangedAt, so a saved state is never all zero; the startup state does not count.
+func (t *Tracker) lostLocked(s State) bool {
+	return s.Equal(State{}) && t.stored
+}
+
+// restore writes the last known state back to a store that lost it, instead of letting the loss
+// silently end (or start) maintenance on every instance.
+func (t *Tracker) restore(ctx context.Context) {
+	cur := t.Current()
+	t.log.Warn("the state store came back empty (it lost its data); writing the last known state back",
+		"on", cur.On, "changed_by", cur.ChangedBy, "changed_at", cur.ChangedAt)
+	sctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	// Only into an empty store: a state someone saved since the read must win over ours.
+	if _, err := t.store.SaveIfEmpty(sctx, cur); err != nil && ctx.Err() == nil {
+		t.log.Warn("writing the last known state back failed; keeping it here and trying again at the next read", "error", err)
+	}
 }
 
 func (t *Tracker) watch(ctx context.Context) {
@@ -222,10 +253,16 @@ func (t *Tracker) watch(ctx context.Context) {
 
 func (t *Tracker) watched(s State) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.gen++
 	t.ok()
-	t.applyLocked(s, "watch")
+	lost := t.lostLocked(s)
+	if !lost {
+		t.applyLocked(s, "watch")
+	}
+	t.mu.Unlock()
+	if lost {
+		t.restore(context.Background())
+	}
 }
 
 func (t *Tracker) fail(err error) {
@@ -254,6 +291,7 @@ func (t *Tracker) ok() {
 }
 
 func (t *Tracker) applyLocked(s State, source string) {
+	t.stored = t.stored || !s.Equal(State{})
 	old := *t.cur.Load()
 	if old.Equal(s) {
 		return

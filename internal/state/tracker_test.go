@@ -431,3 +431,49 @@ func TestTrackerLeavesNoGoroutine(t *testing.T) {
 		})
 	}
 }
+
+// A Redis restarted without persistence comes back empty. The trackers must neither follow that
+// to "off" nor leave it: the last known state is written back, for every instance to see.
+func TestTrackerRestoresAStoreThatLostItsState(t *testing.T) {
+	t.Parallel()
+	addr, stop, restart := statetest.StartRedis(t)
+	url := redisURL(addr, "lost")
+	tr := runTracker(t, openT(t, url), state.State{}, 200*time.Millisecond)
+	<-tr.Ready()
+	want := on("through a Redis restart")
+	if err := tr.Set(t.Context(), want); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	stop()
+	eventually(t, "health goes not OK", func() bool { return !tr.Health().OK })
+	restart()
+	other := openT(t, url)
+	eventually(t, "the state is back in the store", func() bool {
+		got, err := other.Load(t.Context())
+		return err == nil && got.Equal(want)
+	})
+	if got := tr.Current(); !got.Equal(want) {
+		t.Errorf("Current after the store came back empty: got %+v, want %+v", got, want)
+	}
+}
+
+// A state saved by someone else while the store was empty wins over the one the tracker restores.
+func TestTrackerRestoreDoesNotOverwriteANewerState(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	url := "file:" + filepath.Join(dir, "state.json")
+	store := openT(t, url)
+	tr := runTracker(t, store, state.State{}, time.Hour)
+	<-tr.Ready()
+	if err := tr.Set(t.Context(), on("old")); err != nil {
+		t.Fatal(err)
+	}
+	newer := on("newer, saved by another instance")
+	if saved, err := store.SaveIfEmpty(t.Context(), newer); err != nil || saved {
+		t.Fatalf("SaveIfEmpty over a stored state: %v, %v; want false, nil", saved, err)
+	}
+	if err := openT(t, url).Save(t.Context(), newer); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the tracker follows the newer state", func() bool { return tr.Current().Equal(newer) })
+}

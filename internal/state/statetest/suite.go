@@ -46,6 +46,27 @@ func Run(t *testing.T, newBacking Backing) {
 		}
 	})
 
+	t.Run("SaveIfEmpty", func(t *testing.T) {
+		t.Parallel()
+		o := open(t)
+		a, b := o(), o()
+		first := full()
+		saved, err := a.SaveIfEmpty(t.Context(), first)
+		if err != nil || !saved {
+			t.Fatalf("SaveIfEmpty on an empty store: got %v, %v; want true, nil", saved, err)
+		}
+		second := full()
+		second.Message = "a later state"
+		saved, err = b.SaveIfEmpty(t.Context(), second)
+		if err != nil || saved {
+			t.Fatalf("SaveIfEmpty on a store that holds a state: got %v, %v; want false, nil", saved, err)
+		}
+		got, err := b.Load(t.Context())
+		if err != nil || !got.Equal(first) {
+			t.Errorf("Load after a refused SaveIfEmpty: got %+v, %v; want the first state %+v", got, err, first)
+		}
+	})
+
 	t.Run("RoundTrip", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)()
