@@ -189,6 +189,7 @@ type fastConn struct {
 	c      net.Conn
 	remote string
 	bufs   [2][]byte
+	out    net.Buffers
 }
 
 // wake interrupts a read so that the connection notices the shutdown.
@@ -310,11 +311,12 @@ func (fc *fastConn) write(resp *FastResponse, head, keep bool) bool {
 	if !head {
 		fc.bufs[1] = resp.Body
 	}
-	bufs := net.Buffers(fc.bufs[:])
+	// A field, not a local: WriteTo takes a pointer, which would move a local to the heap.
+	fc.out = fc.bufs[:]
 	if fc.l.writeTimeout > 0 {
 		fc.c.SetWriteDeadline(time.Now().Add(fc.l.writeTimeout))
 	}
-	_, err := bufs.WriteTo(fc.c)
+	_, err := fc.out.WriteTo(fc.c)
 	return err == nil
 }
 
