@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -91,16 +92,9 @@ Settings come from flags, then environment variables, then the --config file, th
 			return err
 		}
 		defer stopState()
-		build := func(c *config.Config) (http.Handler, error) {
-			if !usesState(c) {
-				return respond.New(respond.Options{Config: c, Metrics: m, Gatherer: reg})
-			}
-			if c.State != cfg.State || c.StartupState != cfg.StartupState {
-				appLog.Warn("state and startup_state change only on restart; still using the store opened at start",
-					"state", state.RedactURL(cfg.State))
-			}
-			return gate.New(gate.Options{Config: c, Tracker: tracker, Metrics: m, Gatherer: reg, Log: appLog})
-		}
+		b := &builder{start: cfg, tracker: tracker, metrics: m, reg: reg, log: appLog}
+		defer b.close()
+		build := b.build
 		h, err := build(cfg)
 		if err != nil {
 			return usageErr(fmt.Errorf("invalid configuration: %w", err))
@@ -122,6 +116,76 @@ Settings come from flags, then environment variables, then the --config file, th
 		return nil
 	}
 	return cmd
+}
+
+// builder makes serve's handler for a configuration, at start and on every reload. The upstream
+// transport outlives reloads: a new one per reload would drop every pooled upstream connection and
+// dial them all again under load. It is replaced only when its settings change.
+type builder struct {
+	start   *config.Config // the configuration serve started with: the store was opened for it
+	tracker *state.Tracker
+	metrics *metrics.Metrics
+	reg     *prometheus.Registry
+	log     *slog.Logger
+
+	mu        sync.Mutex // reloads come one at a time, but nothing here should depend on it
+	transport *http.Transport
+	tkey      transportKey
+}
+
+// transportKey is what gate.NewTransport builds a transport from.
+type transportKey struct{ dial, header time.Duration }
+
+func (b *builder) build(c *config.Config) (http.Handler, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !usesState(c) {
+		h, err := respond.New(respond.Options{Config: c, Metrics: b.metrics, Gatherer: b.reg})
+		if err != nil {
+			return nil, err
+		}
+		// A gate before the reload would otherwise stay the metrics' source, and scrapes would
+		// report its state (maintenance 0, a store) for a page that is always in maintenance.
+		b.metrics.SetGateSource(nil)
+		return h, nil
+	}
+	if c.State != b.start.State || c.StartupState != b.start.StartupState {
+		b.log.Warn("state and startup_state change only on restart; still using the store opened at start",
+			"state", state.RedactURL(b.start.State))
+	}
+	var tr http.RoundTripper
+	var fresh *http.Transport
+	if c.Gate() {
+		key := transportKey{c.UpstreamDialTimeout, c.UpstreamHeaderTimeout}
+		if b.transport == nil || key != b.tkey {
+			fresh = gate.NewTransport(c)
+			tr = fresh
+		} else {
+			tr = b.transport
+		}
+	}
+	g, err := gate.New(gate.Options{Config: c, Tracker: b.tracker, Metrics: b.metrics, Gatherer: b.reg, Log: b.log, Transport: tr})
+	if err != nil {
+		return nil, err // a fresh transport has no connections yet
+	}
+	if fresh != nil {
+		if b.transport != nil {
+			// Requests in flight on the old transport finish; its idle connections close now, and
+			// the others when their requests end.
+			b.transport.CloseIdleConnections()
+		}
+		b.transport, b.tkey = fresh, transportKey{c.UpstreamDialTimeout, c.UpstreamHeaderTimeout}
+	}
+	return g, nil
+}
+
+// close lets go of the upstream's idle connections when serve ends.
+func (b *builder) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.transport != nil {
+		b.transport.CloseIdleConnections()
+	}
 }
 
 // usesState reports whether serve answers through the gate, which follows the maintenance state:

@@ -76,3 +76,23 @@ func TestGateDefaults(t *testing.T) {
 		t.Errorf("a bad secret is echoed or accepted: %v, %v", secret, err)
 	}
 }
+
+func TestRouteServiceHostsWithPorts(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		value string
+		ok    bool
+	}{
+		{"app.example.com:8443", true},
+		{"*.apps.example.com:443", true},
+		{"app.example.com:0", false},
+		{"app.example.com:http", false},
+		{"app.example.com:1:2", false},
+	} {
+		c := &Config{}
+		o, _ := optionByKey("route_service_hosts")
+		if err := o.set(c, tt.value); (err == nil) != tt.ok {
+			t.Errorf("route_service_hosts %q: error %v, want ok %v", tt.value, err, tt.ok)
+		}
+	}
+}

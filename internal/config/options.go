@@ -176,10 +176,10 @@ var options = []Option{
 		Help: "time allowed to read a request's headers",
 		set:  func(c *Config, v string) error { return setTimeout(&c.ReadHeaderTimeout, v) }},
 	{Key: "read_timeout", Env: "MAINTPAGE_READ_TIMEOUT", Flag: "read-timeout", Default: "5m",
-		Help: "time allowed to read a whole request, body included (the gate lifts it for WebSockets and event streams)",
+		Help: "time allowed to read a whole request, body included (the gate lifts it once the upstream accepts a WebSocket or answers with an event stream)",
 		set:  func(c *Config, v string) error { return setTimeout(&c.ReadTimeout, v) }},
 	{Key: "write_timeout", Env: "MAINTPAGE_WRITE_TIMEOUT", Flag: "write-timeout", Default: "30s",
-		Help: "time allowed to write a response (the gate lifts it for WebSockets and event streams)",
+		Help: "time allowed to write a response (the gate lifts it once the upstream accepts a WebSocket or answers with an event stream)",
 		set:  func(c *Config, v string) error { return setTimeout(&c.WriteTimeout, v) }},
 	{Key: "idle_timeout", Env: "MAINTPAGE_IDLE_TIMEOUT", Flag: "idle-timeout", Default: "75s",
 		Help: "how long an idle keep-alive connection stays open",
@@ -310,7 +310,7 @@ var options = []Option{
 		Help: "how long a bypass cookie is valid",
 		set:  func(c *Config, v string) error { return setPositiveDuration(&c.BypassTTL, v) }},
 	{Key: "bypass_paths", Env: "MAINTPAGE_BYPASS_PATHS", Flag: "bypass-paths", List: true,
-		Help: "path prefixes that always pass through, such as /healthz",
+		Help: "path prefixes that always pass through, matched at segment boundaries (/healthz passes /healthz and /healthz/…, not /healthzx)",
 		set: func(c *Config, v string) error {
 			c.BypassPaths = nil
 			for _, p := range splitList(v) {
@@ -325,14 +325,21 @@ var options = []Option{
 		Help: "act as a Cloud Foundry route service: pass requests to their X-CF-Forwarded-Url",
 		set:  func(c *Config, v string) error { return setBool(&c.RouteService, v) }},
 	{Key: "route_service_hosts", Env: "MAINTPAGE_ROUTE_SERVICE_HOSTS", Flag: "route-service-hosts", List: true,
-		Help: "hosts a route-service request may be forwarded to: exact (app.example.com) or *.example.com",
+		Help: "hosts a route-service request may be forwarded to: exact (app.example.com) or *.example.com, on the scheme's default port; host:port allows that port only",
 		set: func(c *Config, v string) error {
 			c.RouteServiceHosts = nil
 			for _, h := range splitList(v) {
 				h = strings.ToLower(h)
 				rest := strings.TrimPrefix(h, "*.")
+				if host, port, found := strings.Cut(rest, ":"); found {
+					n, err := strconv.Atoi(port)
+					if err != nil || n < 1 || n > 65535 {
+						return fmt.Errorf("%q: the port must be a number from 1 to 65535, as in app.example.com:8443", h)
+					}
+					rest = host
+				}
 				if rest == "" || strings.ContainsAny(rest, "*/:@?# ") || strings.HasPrefix(rest, ".") {
-					return fmt.Errorf("%q: use a host name like app.example.com or *.apps.example.com", h)
+					return fmt.Errorf("%q: use a host name like app.example.com or *.apps.example.com, optionally with :port", h)
 				}
 				c.RouteServiceHosts = append(c.RouteServiceHosts, h)
 			}

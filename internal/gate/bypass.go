@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -55,10 +56,8 @@ func (b *bypass) enabled() bool { return b.hasSecret }
 // reason says why r passes through during maintenance: path, header, cookie or cidr; "" when it
 // does not. The cheap checks come first.
 func (b *bypass) reason(r *http.Request, now time.Time) string {
-	for _, p := range b.paths {
-		if strings.HasPrefix(r.URL.Path, p) {
-			return "path"
-		}
+	if b.pathBypassed(r.URL.Path, r.URL.RawPath) {
+		return "path"
 	}
 	if b.hasSecret {
 		if v := r.Header.Get(bypassSecretHeader); v != "" && b.secretMatches(v) {
@@ -74,6 +73,62 @@ func (b *bypass) reason(r *http.Request, now time.Time) string {
 		}
 	}
 	return ""
+}
+
+// pathBypassed reports whether a path passes as one of bypass_paths. The proxy sends the path
+// upstream as the client wrote it, and the application may normalise it: /healthz/../admin,
+// /healthz/%2e%2e/admin, /healthz//..//admin or /healthz/..;/admin can all reach /admin there. So
+// only a path that no normalisation changes can pass — clean, with nothing encoded that decodes to a
+// separator, a dot or a percent sign, no backslash and no path parameter — and only when it matches
+// a prefix at a segment boundary (/healthz passes /healthz and /healthz/live, not /healthzfoo).
+// raw is the path as sent when it differs from the canonical escaping (url.URL.RawPath), or "".
+func (b *bypass) pathBypassed(p, raw string) bool {
+	if len(b.paths) == 0 || !canonicalPath(p, raw) {
+		return false
+	}
+	for _, prefix := range b.paths {
+		if pathHasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// pathHasPrefix matches prefix at a segment boundary; a prefix ending in / matches what is under it.
+func pathHasPrefix(p, prefix string) bool {
+	if !strings.HasPrefix(p, prefix) {
+		return false
+	}
+	return len(p) == len(prefix) || strings.HasSuffix(prefix, "/") || p[len(prefix)] == '/'
+}
+
+// canonicalPath reports whether p is a path that an application cannot read as another one.
+func canonicalPath(p, raw string) bool {
+	if p == "" || p[0] != '/' || strings.ContainsAny(p, "\\;%") {
+		return false
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	if clean != p {
+		return false // //, /./, /../, a trailing /. or /..
+	}
+	if raw == "" {
+		return true
+	}
+	// Escapes of anything unreserved are harmless (%41 is A), but an escaped separator, dot or
+	// percent sign means the application might see other segments than we did.
+	for i := 0; i+2 < len(raw); i++ {
+		if raw[i] != '%' {
+			continue
+		}
+		switch strings.ToLower(raw[i+1 : i+3]) {
+		case "2f", "2e", "25", "5c", "3b":
+			return false
+		}
+	}
+	return true
 }
 
 // secretMatches compares hashes in constant time, so neither the content nor the length of the
@@ -99,7 +154,10 @@ func (b *bypass) cookieDomain(r *http.Request) string {
 // The cookie is base64url(payload) "." base64url(HMAC-SHA256(key, payload)), where payload is
 // "v1|<expiry, Unix seconds>|<domain>". The domain is signed so that a cookie minted by a gate for
 // another domain with the same secret is refused.
-var b64 = base64.RawURLEncoding
+//
+// Strict decoding refuses non-zero padding bits: otherwise the last character of either part has
+// variants that decode to the same bytes, and a cookie with a byte changed would still verify.
+var b64 = base64.RawURLEncoding.Strict()
 
 const maxCookieLen = 512
 

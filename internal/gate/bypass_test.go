@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/maintpage/maintpage/internal/server"
 	"github.com/maintpage/maintpage/internal/state"
 )
 
@@ -167,5 +170,74 @@ func TestBypassCountsAndNeverLeaksTheSecret(t *testing.T) {
 	}
 	if up.hits.Load() != 1 {
 		t.Errorf("upstream hits: got %d, want 1", up.hits.Load())
+	}
+	if got := testutil.ToFloat64(f.m.GateRequests.WithLabelValues("bypassed")); got != 1 {
+		t.Errorf("bypassed counter: got %v, want 1", got)
+	}
+	for _, outcome := range []string{"proxied", "maintenance", "fallback"} {
+		if got := testutil.ToFloat64(f.m.GateRequests.WithLabelValues(outcome)); got != 0 {
+			t.Errorf("%s counter: got %v, want 0 (the request was bypassed)", outcome, got)
+		}
+	}
+}
+
+// A path passes as a bypass path only when no application could read it as another path: the
+// proxy sends it upstream as the client wrote it. And a prefix matches whole segments.
+func TestBypassPathsAreCleanAndMatchWholeSegments(t *testing.T) {
+	t.Parallel()
+	f, up := bypassFixture(t, nil)
+	// Without CIDRs and a secret, the fast path's mayApply depends on the path alone.
+	fast, _ := bypassFixture(t, map[string]string{"bypass_cidrs": "", "trusted_proxies": "", "bypass_secret": "", "bypass_cookie_domain": ""})
+	tests := []struct {
+		name, target string
+		want         bool
+	}{
+		{"the prefix itself", "/healthz", true},
+		{"under the prefix", "/healthz/live", true},
+		{"the prefix with a trailing slash", "/healthz/", true},
+		{"under a prefix ending in /", "/.well-known/acme-challenge/x", true},
+		{"a harmless escape", "/healthz/%6Cive", true},
+		{"a longer segment", "/healthzanything", false},
+		{"a prefix ending in / without it", "/.well-known", false},
+		{"traversal", "/healthz/../admin", false},
+		{"traversal at the end", "/healthz/..", false},
+		{"dot segment", "/healthz/./live", false},
+		{"dot at the end", "/healthz/.", false},
+		{"encoded traversal", "/healthz/%2e%2e/admin", false},
+		{"encoded traversal, upper case", "/healthz/%2E%2E/admin", false},
+		{"half-encoded traversal", "/healthz/.%2e/admin", false},
+		{"encoded dot", "/healthz/%2elive", false},
+		{"encoded slash", "/healthz%2fadmin", false},
+		{"encoded slash into traversal", "/healthz/..%2Fadmin", false},
+		{"encoded backslash", "/healthz/..%5cadmin", false},
+		{"double-encoded dots", "/healthz/%252e%252e/admin", false},
+		{"double slash", "/healthz//admin", false},
+		{"double slash first", "//healthz", false},
+		{"double slash under a prefix", "/.well-known//../admin", false},
+		{"path parameter traversal (Tomcat)", "/healthz/..;/admin", false},
+		{"path parameter", "/healthz;x=1", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := up.hits.Load()
+			w := f.do("GET", tt.target, "198.51.100.1:1", nil)
+			got := w.Header().Get("Maintpage-Bypass") == "path"
+			if got != tt.want {
+				t.Fatalf("%s: bypassed %v (status %d), want %v", tt.target, got, w.Code, tt.want)
+			}
+			if !tt.want && (w.Code != 503 || up.hits.Load() != before) {
+				t.Errorf("%s: got %d and %d upstream hits, want 503 and none", tt.target, w.Code, up.hits.Load()-before)
+			}
+			if strings.Contains(tt.target, "%") {
+				return // the fast path never sees escapes: its parser hands them to ServeHTTP
+			}
+			q := &server.FastRequest{Method: "GET", Path: tt.target, Host: "app.example.com"}
+			if got := fast.g.bypass.mayApply(q); got != tt.want {
+				t.Errorf("fast path: mayApply(%q) = %v, want %v", tt.target, got, tt.want)
+			}
+			if _, ok := fast.g.ServeFast(nil, q); ok == tt.want {
+				t.Errorf("fast path: ServeFast(%q) answered %v, want %v", tt.target, ok, !tt.want)
+			}
+		})
 	}
 }

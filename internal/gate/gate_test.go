@@ -8,7 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -281,12 +285,8 @@ func TestFallbackStatusesNone(t *testing.T) {
 
 func TestUpstreamDownAndSlow(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + ln.Addr().String()
-	ln.Close()
+	refused := "http://" + refusingAddr(t)
+	hangup := "http://" + hangingUp(t)
 
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -299,6 +299,7 @@ func TestUpstreamDownAndSlow(t *testing.T) {
 		name, upstream, kind string
 	}{
 		{"connection refused", refused, "refused"},
+		{"connection closed before the response", hangup, "reset"},
 		{"response header timeout", slow.URL, "timeout"},
 	}
 	for _, tt := range tests {
@@ -318,17 +319,13 @@ func TestUpstreamDownAndSlow(t *testing.T) {
 
 // TestUpstreamKilledMidTraffic stops the upstream while requests flow, then starts it again on the
 // same address: every request gets either the application's answer or the unplanned page, never a
-// raw error, and traffic goes back to the application once it is up.
+// raw error, and traffic goes back to the application once it is up. The test keeps the upstream's
+// listener the whole time (re-binding a port can fail while other tests run) and switches the
+// upstream off by closing every connection it has and each one it accepts.
 func TestUpstreamKilledMidTraffic(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "app") })
-	srv := &http.Server{Handler: app}
-	go srv.Serve(ln)
+	app := newSwitchable(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "app") }))
+	addr := app.addr
 
 	f := newFixture(t, map[string]string{"upstream": "http://" + addr}, nil)
 	gw := httptest.NewServer(f.g)
@@ -366,16 +363,10 @@ func TestUpstreamKilledMidTraffic(t *testing.T) {
 	}
 	waitFor(t, "the app answering", func() bool { return up(gw.URL) == 200 })
 	time.Sleep(100 * time.Millisecond)
-	srv.Close() // kills the listener and every connection
+	app.kill() // every connection closes, and every new one at once
 	waitFor(t, "the fallback page", func() bool { return up(gw.URL) == 503 })
 	time.Sleep(100 * time.Millisecond)
-	ln2, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("could not take the upstream's address again: %v", err)
-	}
-	srv2 := &http.Server{Handler: app}
-	go srv2.Serve(ln2)
-	t.Cleanup(func() { srv2.Close() })
+	app.revive()
 	waitFor(t, "the app answering again", func() bool { return up(gw.URL) == 200 })
 	time.Sleep(100 * time.Millisecond)
 	cancel()
@@ -388,6 +379,105 @@ func TestUpstreamKilledMidTraffic(t *testing.T) {
 	if sum.bad != 0 || sum.app == 0 || sum.unplanned == 0 {
 		t.Errorf("got %+v, want no failures and both app and unplanned answers", sum)
 	}
+}
+
+// switchable is an upstream on a listener it keeps, that can be killed (every connection closed,
+// new ones closed as soon as they are accepted) and revived on the same address.
+type switchable struct {
+	addr string
+	srv  *http.Server
+	down atomic.Bool
+	mu   sync.Mutex
+	live map[net.Conn]struct{}
+}
+
+func newSwitchable(t *testing.T, h http.Handler) *switchable {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &switchable{addr: ln.Addr().String(), live: map[net.Conn]struct{}{}}
+	s.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.down.Load() {
+				// A connection accepted just before the kill: drop it like the others.
+				if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+					c.Close()
+				}
+				return
+			}
+			h.ServeHTTP(w, r)
+		}),
+		ConnState: func(c net.Conn, st http.ConnState) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			switch st {
+			case http.StateNew:
+				if s.down.Load() {
+					c.Close()
+					return
+				}
+				s.live[c] = struct{}{}
+			case http.StateClosed, http.StateHijacked:
+				delete(s.live, c)
+			}
+		},
+	}
+	go s.srv.Serve(ln)
+	t.Cleanup(func() { s.srv.Close() })
+	return s
+}
+
+func (s *switchable) kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down.Store(true)
+	for c := range s.live {
+		c.Close()
+	}
+}
+
+func (s *switchable) revive() { s.down.Store(false) }
+
+// refusingAddr is an address that refuses connections for as long as the test runs: a TCP socket
+// bound to it and not listening. The test holds the port, so no test running in parallel can take
+// it (closing a listener and counting on its port staying free is a race).
+func refusingAddr(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+}
+
+// hangingUp is an address whose listener accepts connections and closes them at once.
+func hangingUp(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 func up(base string) int {
@@ -433,5 +523,50 @@ func TestStreaming(t *testing.T) {
 	line, err := bufio.NewReader(resp.Body).ReadString('\n')
 	if err != nil || line != "data: first\n" {
 		t.Fatalf("got %q, %v; want the first event before the upstream finished", line, err)
+	}
+}
+
+// The bypass cookie is a credential for the gate: the application never sees it (it would log it
+// with its other cookies), while every other cookie passes unchanged. Forwarded and X-Real-Ip are
+// believed only from trusted proxies, like X-Forwarded-*.
+func TestCredentialsAndSpoofableHeadersStayAtTheGate(t *testing.T) {
+	t.Parallel()
+	up := newEcho(t)
+	f := newFixture(t, map[string]string{"upstream": up.URL, "trusted_proxies": "10.0.0.0/8"}, nil)
+	tests := []struct {
+		name, remote     string
+		cookies          []string // Cookie header lines (HTTP/2 sends one per cookie)
+		wantCookies      []string
+		wantForwardedIPs bool
+	}{
+		{"untrusted peer, bypass cookie among others", "198.51.100.9:1", []string{"a=1; " + CookieName + "=token.sig; b=2"}, []string{"a=1; b=2"}, false},
+		{"untrusted peer, bypass cookie first and last", "198.51.100.9:1", []string{CookieName + "=x;a=1;" + CookieName + "=y"}, []string{"a=1"}, false},
+		{"untrusted peer, bypass cookie alone", "198.51.100.9:1", []string{CookieName + "=token.sig"}, nil, false},
+		{"cookie lines, one of them the bypass cookie", "198.51.100.9:1", []string{"a=1", CookieName + "=t", "b=2"}, []string{"a=1", "b=2"}, false},
+		{"a cookie whose name only contains ours", "198.51.100.9:1", []string{"x" + CookieName + "=1; " + CookieName + "x=2"}, []string{"x" + CookieName + "=1; " + CookieName + "x=2"}, false},
+		{"no cookies", "198.51.100.9:1", nil, nil, false},
+		{"trusted proxy", "10.1.2.3:1", []string{"a=1; " + CookieName + "=token.sig"}, []string{"a=1"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.remote
+			for _, c := range tt.cookies {
+				r.Header.Add("Cookie", c)
+			}
+			r.Header.Set("Forwarded", "for=203.0.113.7;proto=https")
+			r.Header.Set("X-Real-Ip", "203.0.113.7")
+			w := httptest.NewRecorder()
+			f.g.ServeHTTP(w, r)
+			got := decodeEcho(t, w)
+			if gc := got.Header.Values("Cookie"); strings.Join(gc, "\n") != strings.Join(tt.wantCookies, "\n") {
+				t.Errorf("Cookie upstream: got %q, want %q", gc, tt.wantCookies)
+			}
+			for _, h := range []string{"Forwarded", "X-Real-Ip"} {
+				if v := got.Header.Get(h); (v != "") != tt.wantForwardedIPs {
+					t.Errorf("%s upstream: got %q, want it passed %v", h, v, tt.wantForwardedIPs)
+				}
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -32,6 +33,8 @@ type proxy struct {
 	preserveHost bool
 	fallback     [600]bool // upstream statuses answered with the unplanned response
 	trusted      []netip.Prefix
+	readTimeout  time.Duration // the server's, given back to upgraded connections other than WebSockets
+	writeTimeout time.Duration
 	errs         map[string]prometheus.Counter
 	logLimit     limiter
 }
@@ -85,7 +88,11 @@ var errorKinds = []string{"refused", "timeout", "dns", "tls", "reset", "status",
 
 func newProxy(g *Gate, transport http.RoundTripper, m *metrics.Metrics) *proxy {
 	cfg := g.cfg
-	p := &proxy{g: g, preserveHost: cfg.PreserveHost, trusted: cfg.TrustedProxies, errs: map[string]prometheus.Counter{}}
+	p := &proxy{
+		g: g, preserveHost: cfg.PreserveHost, trusted: cfg.TrustedProxies,
+		readTimeout: cfg.ReadTimeout, writeTimeout: cfg.WriteTimeout,
+		errs: map[string]prometheus.Counter{},
+	}
 	for _, s := range cfg.FallbackStatuses {
 		p.fallback[s] = true
 	}
@@ -115,35 +122,94 @@ func newProxy(g *Gate, transport http.RoundTripper, m *metrics.Metrics) *proxy {
 
 // serve proxies r and reports whether the unplanned response answered instead.
 func (p *proxy) serve(w http.ResponseWriter, r *http.Request, e *entry, target *url.URL) (fellBack bool) {
-	if isLongLived(r) {
-		// A WebSocket or an event stream outlives the server's write timeout by design.
-		rc := http.NewResponseController(w)
-		_ = rc.SetReadDeadline(time.Time{})
-		_ = rc.SetWriteDeadline(time.Time{})
-	}
 	fw := writers.Get().(*fallbackWriter)
 	fw.ResponseWriter, fw.e, fw.target, fw.fellBack = w, e, target, false
+	fw.p, fw.websocket = p, isWebSocket(r)
 	p.rp.ServeHTTP(fw, r)
 	fellBack = fw.fellBack
-	fw.ResponseWriter, fw.e, fw.target = nil, nil, nil
+	fw.ResponseWriter, fw.e, fw.target, fw.p = nil, nil, nil, nil
 	writers.Put(fw)
 	return fellBack
 }
 
-func isLongLived(r *http.Request) bool {
-	return r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+// isWebSocket reports whether r asks for a WebSocket (RFC 6455: a GET with Connection: Upgrade and
+// Upgrade: websocket).
+func isWebSocket(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		hasToken(r.Header["Connection"], "upgrade") && hasToken(r.Header["Upgrade"], "websocket")
+}
+
+// hasToken reports whether a comma-separated header holds token, in any case.
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // fallbackWriter carries what the proxy's callbacks need to know about one request, without a
 // context value. Unwrap keeps flushing and hijacking (WebSockets) working through it.
+//
+// It also lifts the server's read and write timeouts for the two kinds of response that outlive
+// them by design, and only once the upstream has answered as one: a WebSocket the upstream accepted
+// with 101, and an event stream (Content-Type text/event-stream). Lifting them on what the client
+// asks for would let any client hold a connection to the gate and one to the upstream for as long
+// as it likes, by naming an Upgrade or an Accept and then reading slowly.
 type fallbackWriter struct {
 	http.ResponseWriter
-	e        *entry
-	target   *url.URL // a route-service request's forwarded URL; nil: the upstream
-	fellBack bool
+	p         *proxy
+	e         *entry
+	target    *url.URL // a route-service request's forwarded URL; nil: the upstream
+	fellBack  bool
+	websocket bool // the request asks for a WebSocket
 }
 
 func (f *fallbackWriter) Unwrap() http.ResponseWriter { return f.ResponseWriter }
+
+func (f *fallbackWriter) WriteHeader(code int) {
+	if code >= 200 && isEventStream(f.Header()["Content-Type"]) {
+		rc := http.NewResponseController(f.ResponseWriter)
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Time{})
+	}
+	f.ResponseWriter.WriteHeader(code)
+}
+
+// Hijack is how ReverseProxy takes over the connection after the upstream answered 101, and only
+// then. net/http clears the connection's deadlines when it is hijacked: a WebSocket keeps it so,
+// any other protocol gets the server's timeouts back.
+func (f *fallbackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(f.ResponseWriter).Hijack()
+	if err != nil || f.websocket || f.p == nil {
+		return c, brw, err
+	}
+	now := time.Now()
+	if d := f.p.readTimeout; d > 0 {
+		_ = c.SetReadDeadline(now.Add(d))
+	}
+	if d := f.p.writeTimeout; d > 0 {
+		_ = c.SetWriteDeadline(now.Add(d))
+	}
+	return c, brw, nil
+}
+
+// isEventStream reports whether a Content-Type is text/event-stream, parameters aside.
+func isEventStream(ct []string) bool {
+	if len(ct) == 0 {
+		return false
+	}
+	v := strings.TrimSpace(ct[0])
+	const es = "text/event-stream"
+	if len(v) < len(es) || !strings.EqualFold(v[:len(es)], es) {
+		return false
+	}
+	rest := strings.TrimSpace(v[len(es):])
+	return rest == "" || rest[0] == ';'
+}
 
 var writers = sync.Pool{New: func() any { return new(fallbackWriter) }}
 
@@ -158,6 +224,7 @@ func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	h := pr.Out.Header
 	delete(h, bypassSecretHeader)
+	dropBypassCookie(h)
 	if target != nil {
 		// The route-service protocol: the forwarded URL exactly, signature and metadata unchanged.
 		u := *target
@@ -175,14 +242,22 @@ func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 	p.forwarded(pr)
 }
 
-// forwarded sets X-Forwarded-For, -Host and -Proto. What the client sent is kept only when it came
-// through a trusted proxy; anyone else could write anything there.
+// forwarded sets X-Forwarded-For, -Host and -Proto. What the client sent there, in Forwarded and
+// in X-Real-Ip is kept only when it came through a trusted proxy; anyone else could write anything
+// there, and an application that believes it would log, rate-limit or allow the wrong address.
+// (ReverseProxy drops Forwarded and X-Forwarded-* before Rewrite; X-Real-Ip it leaves.)
 func (p *proxy) forwarded(pr *httputil.ProxyRequest) {
 	trusted := p.trustedPeer(pr.In.RemoteAddr)
 	if trusted {
 		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
 			pr.Out.Header["X-Forwarded-For"] = prior
 		}
+		if prior := pr.In.Header["Forwarded"]; len(prior) > 0 {
+			pr.Out.Header["Forwarded"] = prior
+		}
+	} else {
+		delete(pr.Out.Header, "Forwarded")
+		delete(pr.Out.Header, "X-Real-Ip")
 	}
 	pr.SetXForwarded()
 	if trusted {
@@ -193,6 +268,35 @@ func (p *proxy) forwarded(pr *httputil.ProxyRequest) {
 			pr.Out.Header.Set("X-Forwarded-Host", v)
 		}
 	}
+}
+
+// dropBypassCookie removes the bypass cookie from the Cookie header, and nothing else: it is a
+// credential for the gate, and the application would log it with the rest of its cookies.
+func dropBypassCookie(h http.Header) {
+	vs := h["Cookie"]
+	for i := 0; i < len(vs); i++ {
+		if !strings.Contains(vs[i], CookieName) {
+			continue
+		}
+		var kept []string
+		for part := range strings.SplitSeq(vs[i], ";") {
+			name, _, _ := strings.Cut(part, "=")
+			if strings.TrimSpace(name) != CookieName {
+				kept = append(kept, strings.TrimSpace(part))
+			}
+		}
+		if len(kept) == 0 {
+			vs = append(vs[:i], vs[i+1:]...)
+			i--
+			continue
+		}
+		vs[i] = strings.Join(kept, "; ")
+	}
+	if len(vs) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = vs
 }
 
 func (p *proxy) trustedPeer(remote string) bool {
@@ -272,10 +376,22 @@ func errorKind(err error) string {
 		return "tls"
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		return "timeout"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE),
+		isServerClosedIdle(err):
 		return "reset"
 	}
 	return "other"
+}
+
+// isServerClosedIdle recognises the transport's error for an upstream that closed a connection
+// before answering on it (one it had just accepted, too). net/http does not export it.
+func isServerClosedIdle(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == "http: server closed idle connection" {
+			return true
+		}
+	}
+	return false
 }
 
 func isTimeout(err error) bool {

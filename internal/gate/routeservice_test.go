@@ -108,3 +108,51 @@ func TestRouteServiceWithUpstreamStripsCFHeadersElsewhere(t *testing.T) {
 		t.Errorf("CF headers reached the static upstream: %v", got.Header)
 	}
 }
+
+// A host on the list allows its scheme's default port only, unless the list names a port.
+func TestRouteServicePorts(t *testing.T) {
+	t.Parallel()
+	rs := newRouteService([]string{"app.example.com", "*.apps.example.com", "admin.example.com:8443", "*.internal.example.com:9000"})
+	tests := []struct {
+		url  string
+		want bool
+	}{
+		{"https://app.example.com/", true},
+		{"http://app.example.com/", true},
+		{"https://app.example.com:443/", true},
+		{"http://app.example.com:80/", true},
+		{"https://app.example.com:0443/", true}, // 443 all the same
+		{"https://app.example.com:6379/", false},
+		{"http://app.example.com:443/", false},
+		{"https://app.example.com:80/", false},
+		{"http://app.example.com:8080/", false},
+		{"https://app.example.com:65979/", false},
+		{"https://app.example.com:0/", false},
+		{"https://my.apps.example.com:22/", false},
+		{"https://my.apps.example.com/", true},
+		{"https://admin.example.com:8443/", true},
+		{"http://admin.example.com:8443/", true},
+		{"https://admin.example.com/", false},
+		{"https://admin.example.com:8444/", false},
+		{"http://db.internal.example.com:9000/", true},
+		{"http://db.internal.example.com/", false},
+		{"http://db.internal.example.com:9001/", false},
+	}
+	for _, tt := range tests {
+		u, err := rs.target(tt.url)
+		if got := err == nil; got != tt.want {
+			t.Errorf("%s: accepted %v (%v), want %v", tt.url, got, err, tt.want)
+		}
+		if err == nil && u.String() != tt.url {
+			t.Errorf("%s: target changed to %s", tt.url, u)
+		}
+	}
+
+	up := newEcho(t)
+	f := newFixture(t, map[string]string{"route_service": "true", "route_service_hosts": "my-app.apps.example.com"},
+		toAddr(strings.TrimPrefix(up.URL, "http://")))
+	w := f.do("GET", "/", "", map[string]string{"X-Cf-Forwarded-Url": "https://my-app.apps.example.com:6379/", "X-Cf-Proxy-Signature": "sig"})
+	if w.Code != http.StatusBadRequest || up.hits.Load() != 0 {
+		t.Errorf("another port of an allowed host: got %d and %d upstream hits, want 400 and none", w.Code, up.hits.Load())
+	}
+}

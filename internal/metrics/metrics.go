@@ -59,9 +59,15 @@ func New(reg prometheus.Registerer) *Metrics {
 }
 
 // SetGateSource makes scrapes ask fn for the gate's state; the last call wins, so a reloaded gate
-// replaces the previous one. Without a source the process is the standalone page: maintenance is 1
-// and there is no store to report on.
-func (m *Metrics) SetGateSource(fn func() GateState) { m.gate.source.Store(&fn) }
+// replaces the previous one. Without a source (fn nil, as after a reload to the plain standalone
+// page) the process is the standalone page: maintenance is 1 and there is no store to report on.
+func (m *Metrics) SetGateSource(fn func() GateState) {
+	if fn == nil {
+		m.gate.source.Store(nil)
+		return
+	}
+	m.gate.source.Store(&fn)
+}
 
 // gateCollector reads the state at scrape time, so the gauges are right even with no traffic (a
 // scheduled start passes, the store goes away) and the request path does no gauge work.
