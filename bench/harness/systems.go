@@ -62,6 +62,9 @@ var errUnavailable = errors.New("not available")
 func allSystems() []*system {
 	return []*system{
 		{ID: "maintpage", Name: "maintpage serve", Group: "maintenance", Baseline: "nginx", Want: 503, start: startMaintpage},
+		// The same binary with the fast path off: what net/http alone does, to show what the fast path is worth.
+		{ID: "maintpage-nethttp", Name: "maintpage serve, fast_path off (net/http only)", Group: "maintenance", Baseline: "nginx", Want: 503,
+			start: func(h *harness) (*instance, error) { return startMaintpageEnv(h, "MAINTPAGE_FAST_PATH=false") }},
 		{ID: "nginx", Name: "nginx (static 503)", Group: "maintenance", Baseline: "nginx", Want: 503, start: startNginx},
 		{ID: "flask", Name: "Flask app, Procfile (python maintenance.py)", Group: "maintenance", Baseline: "nginx", Want: 200, start: startFlask},
 		{ID: "gunicorn", Name: "Flask app, gunicorn (1 worker/core)", Group: "maintenance", Baseline: "nginx", Want: 200, start: startGunicorn},
@@ -94,7 +97,9 @@ func (h *harness) newDir(name string) (string, error) {
 	return dir, os.Chmod(dir, 0o755)
 }
 
-func startMaintpage(h *harness) (*instance, error) {
+func startMaintpage(h *harness) (*instance, error) { return startMaintpageEnv(h) }
+
+func startMaintpageEnv(h *harness, env ...string) (*instance, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -104,7 +109,7 @@ func startMaintpage(h *harness) (*instance, error) {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := startProc("maintpage", dir, childEnv("MAINTPAGE_LISTEN="+addr), filepath.Join(dir, "out.log"),
+	p, err := startProc("maintpage", dir, childEnv(append([]string{"MAINTPAGE_LISTEN=" + addr}, env...)...), filepath.Join(dir, "out.log"),
 		h.maintpage, "serve", "--log-format", "off")
 	if err != nil {
 		return nil, err
@@ -422,7 +427,7 @@ func (h *harness) check(s *system, in *instance) error {
 	}
 	var want []byte
 	switch s.ID {
-	case "maintpage", "nginx":
+	case "maintpage", "maintpage-nethttp", "nginx":
 		want = h.ref.body
 		for _, k := range []string{"Retry-After", "Cache-Control", "Content-Type"} {
 			if got, w := resp.Header.Get(k), h.ref.header.Get(k); got != w {
