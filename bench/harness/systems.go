@@ -117,47 +117,54 @@ func startMaintpageEnv(h *harness, env ...string) (*instance, error) {
 	return ready(p, addr, 503)
 }
 
-func startGate(h *harness) (*instance, error) {
+// behindProxy starts the small upstream and then, with a free port and a directory of its own, the
+// proxy in front of it; the upstream stops with the proxy, or at once if the proxy does not start.
+func behindProxy(h *harness, name string, start func(dir string, port int, upstream string) (*instance, error)) (*instance, error) {
 	up, err := startUpstream(h)
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
-	if err != nil {
-		up.stop()
-		return nil, err
-	}
-	dir, err := h.newDir("gate")
-	if err != nil {
-		up.stop()
-		return nil, err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	upURL := "http://" + up.addr
-	cfg := filepath.Join(dir, "gate.yaml")
-	if err := os.WriteFile(cfg, []byte("upstream: "+upURL+"\n"), 0o644); err != nil {
-		up.stop()
-		return nil, err
-	}
-	p, err := startProc("maintpage gate", dir,
-		childEnv("MAINTPAGE_LISTEN="+addr, "MAINTPAGE_UPSTREAM="+upURL), filepath.Join(dir, "out.log"),
-		h.maintpage, "serve", "--log-format", "off", "--config", cfg)
-	if err != nil {
-		up.stop()
-		return nil, err
-	}
-	in, err := ready(p, addr, 200)
-	if err != nil {
-		up.stop()
-		if p.exited() && strings.Contains(p.logTail(3), "unknown setting") {
-			// maintpage does not know the setting upstream: the gate is not built yet. Any other
-			// refusal or crash is a failure.
-			return nil, fmt.Errorf("%w: %s", errUnavailable, firstLine(p.logTail(3)))
+	in, err := func() (*instance, error) {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
 		}
+		dir, err := h.newDir(name)
+		if err != nil {
+			return nil, err
+		}
+		return start(dir, port, up.addr)
+	}()
+	if err != nil {
+		up.stop()
 		return nil, err
 	}
 	in.deps = append(in.deps, up.main)
 	return in, nil
+}
+
+func startGate(h *harness) (*instance, error) {
+	return behindProxy(h, "gate", func(dir string, port int, upstream string) (*instance, error) {
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		upURL := "http://" + upstream
+		cfg := filepath.Join(dir, "gate.yaml")
+		if err := os.WriteFile(cfg, []byte("upstream: "+upURL+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+		p, err := startProc("maintpage gate", dir,
+			childEnv("MAINTPAGE_LISTEN="+addr, "MAINTPAGE_UPSTREAM="+upURL), filepath.Join(dir, "out.log"),
+			h.maintpage, "serve", "--log-format", "off", "--config", cfg)
+		if err != nil {
+			return nil, err
+		}
+		in, err := ready(p, addr, 200)
+		if err != nil && p.exited() && strings.Contains(p.logTail(3), "unknown setting") {
+			// A maintpage that does not know the setting upstream has no gate. Any other refusal or
+			// crash is a failure.
+			return nil, fmt.Errorf("%w: %s", errUnavailable, firstLine(p.logTail(3)))
+		}
+		return in, err
+	})
 }
 
 // firstLine picks maintpage's error out of its output, shortened: "maintpage: invalid
@@ -259,27 +266,9 @@ func startNginx(h *harness) (*instance, error) {
 }
 
 func startNginxProxy(h *harness) (*instance, error) {
-	up, err := startUpstream(h)
-	if err != nil {
-		return nil, err
-	}
-	port, err := freePort()
-	if err != nil {
-		up.stop()
-		return nil, err
-	}
-	dir, err := h.newDir("nginx-proxy")
-	if err != nil {
-		up.stop()
-		return nil, err
-	}
-	in, err := runNginx(h, dir, port, nginxProxyConf(dir, port, up.addr), 200)
-	if err != nil {
-		up.stop()
-		return nil, err
-	}
-	in.deps = append(in.deps, up.main)
-	return in, nil
+	return behindProxy(h, "nginx-proxy", func(dir string, port int, upstream string) (*instance, error) {
+		return runNginx(h, dir, port, nginxProxyConf(dir, port, upstream), 200)
+	})
 }
 
 func runNginx(h *harness, dir string, port int, conf string, want int) (*instance, error) {
