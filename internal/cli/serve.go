@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os/signal"
 	"strings"
@@ -26,9 +25,6 @@ import (
 	"github.com/maintpage/maintpage/internal/server"
 	"github.com/maintpage/maintpage/internal/state"
 )
-
-// listening lets tests learn the address when they serve on port 0.
-var listening func(net.Addr)
 
 // configFlags adds --config and one flag per setting, and returns a function that loads the
 // configuration from the file, the environment and the flags the user set.
@@ -107,7 +103,6 @@ Settings come from flags, then environment variables, then the --config file, th
 			Log:        appLog,
 			RequestLog: reqLog,
 			Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-			Listening:  listening,
 		})
 		if err != nil {
 			return withCode(ExitFailure, err)

@@ -76,7 +76,7 @@ type response struct {
 	// fixed[lang][format][overdue] are the ready variants; nil when the body depends on the request.
 	fixed [][][2]*variant
 	// dynamic renders a rule body that shows parts of the request.
-	dynamic     func(d page.Data, f negotiate.Format) ([]byte, error)
+	dynamic     func(d page.Data) ([]byte, error)
 	makeVariant func(body []byte, lang int) *variant
 	data        func(lang, status int, overdue, unplanned bool) page.Data
 	retry       bool // send Retry-After (503 and 429 only)
@@ -220,7 +220,7 @@ func (r *Responder) serve(w http.ResponseWriter, req *http.Request, resp *respon
 	v := c.fixed
 	if v == nil {
 		var err error
-		if v, err = resp.render(r, req, c.lang, c.format, c.overdue == 1); err != nil {
+		if v, err = resp.render(req, c.lang, c.overdue == 1); err != nil {
 			// Rules were test-rendered in New; reaching here means a template failed on real data.
 			h["Cache-Control"] = noStore
 			h["X-Content-Type-Options"] = nosniff

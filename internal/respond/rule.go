@@ -78,7 +78,7 @@ func (b *builder) rule(rule config.Rule) (*response, error) {
 		}
 	}
 	if dynamic {
-		resp.dynamic = func(d page.Data, _ negotiate.Format) ([]byte, error) { return render(d) }
+		resp.dynamic = render
 		resp.makeVariant = header
 		resp.data = b.data
 		return resp, nil
@@ -132,10 +132,10 @@ func compileBody(f negotiate.Format, body string) (func(page.Data) ([]byte, erro
 }
 
 // render renders a rule body that shows the request.
-func (resp *response) render(r *Responder, req *http.Request, lang int, _ negotiate.Format, overdue bool) (*variant, error) {
+func (resp *response) render(req *http.Request, lang int, overdue bool) (*variant, error) {
 	d := resp.data(lang, resp.status, overdue, false)
 	d.Request = page.Request{Method: req.Method, Path: req.URL.Path, Host: req.Host, Query: req.URL.RawQuery}
-	body, err := resp.dynamic(d, resp.format)
+	body, err := resp.dynamic(d)
 	if err != nil {
 		return nil, err
 	}
