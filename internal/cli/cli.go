@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -42,7 +45,10 @@ func usageErr(err error) error { return &exitError{code: ExitUsage, err: err} }
 func withCode(code int, err error) error { return &exitError{code: code, err: err} }
 
 // Main runs maintpage with args (without the program name) and returns the process exit code.
+// SIGINT and SIGTERM cancel ctx, which stops a server gracefully.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
 	root := newRoot(e)
 	root.SetArgs(args)
