@@ -164,6 +164,8 @@ func TestErrorsNameSourceAndFix(t *testing.T) {
 			want: []string{`env MAINTPAGE_UPSTREAM: invalid value "https://u:xxxxx@app.example"`}},
 		{name: "content type from a rule", yaml: "rules:\n  - headers: {Content-Type: text/html}\n",
 			want: []string{"Content-Type is set by maintpage"}},
+		{name: "retry-after from a rule", yaml: "rules:\n  - headers: {retry-after: \"60\", Date: x}\n",
+			want: []string{"retry-after is set by maintpage", "Date is set by maintpage"}},
 		{name: "status without a body", yaml: "rules:\n  - status: 304\n", want: []string{`invalid value "304"`}},
 	}
 	for _, tt := range tests {

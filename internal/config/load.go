@@ -258,16 +258,22 @@ func parseMatch(file string, n *yaml.Node, ps *problems) Match {
 	return m
 }
 
-// hopByHop headers belong to one connection and must not be set by a rule (RFC 9110 §7.6.1), nor may
-// a rule set the framing headers that the server computes.
-var forbiddenHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
-	"Proxy-Connection": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true,
-	// The format decides these; letting a rule change them could turn a text body that shows the
-	// request into HTML a browser runs.
-	"Content-Type": true, "X-Content-Type-Options": true, "Content-Security-Policy": true,
-}
+// forbiddenHeaders are the headers a rule may not set, each with the reason and what to do instead.
+var forbiddenHeaders = func() map[string]string {
+	m := map[string]string{}
+	// Hop-by-hop headers belong to one connection (RFC 9110 §7.6.1); the server frames the body.
+	for _, h := range []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length"} {
+		m[h] = "is a hop-by-hop or framing header, which the server sets"
+	}
+	// Letting a rule change these could turn a text body that shows the request into HTML a browser runs.
+	for _, h := range []string{"Content-Type", "X-Content-Type-Options", "Content-Security-Policy"} {
+		m[h] = "follows the rule's format; choose the body's type with format"
+	}
+	m["Date"] = "is the server's"
+	m["Retry-After"] = "comes from retry_after, retry_after_overdue and until; set those instead"
+	return m
+}()
 
 func parseHeaders(file string, n *yaml.Node, ps *problems) map[string]string {
 	if n.Kind != yaml.MappingNode {
@@ -285,8 +291,8 @@ func parseHeaders(file string, n *yaml.Node, ps *problems) map[string]string {
 			ps.add(at(file, k), "headers", "%s is set twice (header names ignore case); keep one", k.Value)
 		case !httpguts.ValidHeaderFieldName(k.Value):
 			ps.add(at(file, k), "headers", "invalid header name %q", k.Value)
-		case forbiddenHeaders[name]:
-			ps.add(at(file, k), "headers", "%s is set by maintpage (hop-by-hop, framing or content type) and cannot be set by a rule; choose the body's type with format", name)
+		case forbiddenHeaders[name] != "":
+			ps.add(at(file, k), "headers", "%s is set by maintpage and cannot be set by a rule: it %s", k.Value, forbiddenHeaders[name])
 		case v.Kind != yaml.ScalarNode:
 			ps.add(at(file, v), "headers", "the value of %s must be a string", name)
 		case strings.ContainsAny(v.Value, "\r\n\x00"):

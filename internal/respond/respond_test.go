@@ -424,6 +424,23 @@ rules:
 	}
 }
 
+func TestRuleBodyConditionsOnTheRequest(t *testing.T) {
+	t.Parallel()
+	r := newResponder(t, `rules:
+  - format: text
+    status: 200
+    body: '{{if .Request.Query}}query{{else}}plain{{end}} {{if eq .Request.Method "GET"}}GET{{else}}other{{end}}'
+`, Options{})
+	for _, tt := range []struct{ method, target, want string }{
+		{"GET", "/q?a=1", "query GET"},
+		{"POST", "/q", "plain other"},
+	} {
+		if got := do(r, tt.method, tt.target, nil).Body.String(); got != tt.want {
+			t.Errorf("%s %s: body %q, want %q", tt.method, tt.target, got, tt.want)
+		}
+	}
+}
+
 func TestRuleErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ name, yaml, want string }{

@@ -65,6 +65,11 @@ func (b *builder) rule(rule config.Rule) (*response, error) {
 		}
 		return b.variant(f, body, csp, b.page.Languages()[lang], rule.Headers)
 	}
+	// Probes cannot try every condition a template may put on the request ({{if .Request.Query}}):
+	// a body that names the request at all is rendered per request.
+	if strings.Contains(rule.Body, "Request") {
+		dynamic = true
+	}
 	if dynamic && sameCSP && f == negotiate.HTML {
 		// The request changes the text but not the inline style or script: the policy of the
 		// rendering at start holds for every request, and need not be hashed again.

@@ -196,10 +196,14 @@ type fastConn struct {
 func (fc *fastConn) wake() { fc.c.SetReadDeadline(time.Now()) }
 
 func (fc *fastConn) done() {
+	fc.forget()
+	fc.l.wg.Done()
+}
+
+func (fc *fastConn) forget() {
 	fc.l.mu.Lock()
 	delete(fc.l.conns, fc)
 	fc.l.mu.Unlock()
-	fc.l.wg.Done()
 }
 
 func (fc *fastConn) serve() {
@@ -208,20 +212,28 @@ func (fc *fastConn) serve() {
 	defer fastPool.Put(b)
 	buf := b.in[:]
 	n := 0
+	served := false
 	var req FastRequest
 	for {
-		// Read until a whole head is buffered: idle_timeout for the first byte of a request,
-		// read_header_timeout for the rest.
+		// Read until a whole head is buffered. As net/http does: read_header_timeout from accept
+		// for the first request, idle_timeout between requests for the first byte of the next,
+		// then read_header_timeout for the rest of its head.
 		end := bytes.Index(buf[:n], crlfcrlf)
 		if end < 0 {
+			started := n > 0
+			switch {
+			case !served:
+				fc.c.SetReadDeadline(deadline(fc.l.readHeaderTimeout))
+				started = true
+			case n == 0:
+				fc.c.SetReadDeadline(deadline(fc.l.idleTimeout))
+			}
+			// A shutdown that began before the deadline was set must not wait for it.
 			if fc.l.stopping() {
 				fc.c.Close()
 				return
 			}
-			if n == 0 {
-				fc.c.SetReadDeadline(deadline(fc.l.idleTimeout))
-			}
-			started := n > 0
+			scanned := 0
 			for end < 0 {
 				if n == len(buf) {
 					fc.handOver(buf[:n])
@@ -231,6 +243,10 @@ func (fc *fastConn) serve() {
 				if m > 0 && !started {
 					fc.c.SetReadDeadline(deadline(fc.l.readHeaderTimeout))
 					started = true
+					if fc.l.stopping() {
+						fc.c.Close()
+						return
+					}
 				}
 				n += m
 				if err != nil {
@@ -242,12 +258,17 @@ func (fc *fastConn) serve() {
 					fc.c.Close()
 					return
 				}
-				end = bytes.Index(buf[:n], crlfcrlf)
-				if end < 0 && bytes.Contains(buf[:n], lflf) {
-					// Bare LF line endings: net/http reads those; the fast path does not.
+				// Search only what is new (and the three bytes before it), so a head sent a byte
+				// at a time costs no more than one sent whole.
+				from := max(scanned-3, 0)
+				if k := bytes.Index(buf[from:n], crlfcrlf); k >= 0 {
+					end = from + k
+				} else if bareLF(buf[from:n], from > 0 && buf[from-1] == '\r') {
+					// Line endings net/http accepts and the fast path does not.
 					fc.handOver(buf[:n])
 					return
 				}
+				scanned = n
 			}
 		}
 		headLen := end + 4
@@ -258,12 +279,15 @@ func (fc *fastConn) serve() {
 				start := time.Now()
 				resp, ok = fh.ServeFast(b.out[:0], &req)
 				if ok {
+					// While stopping, say that the connection closes after this answer, as net/http does.
+					keep = keep && !fc.l.stopping()
 					if !fc.write(&resp, req.Method == http.MethodHead, keep) {
 						fc.c.Close()
 						return
 					}
 					fc.log(&req, &resp, start)
 					b.out = resp.Head[:0] // keep the grown buffer
+					served = true
 				}
 			} else {
 				ok = false
@@ -274,17 +298,25 @@ func (fc *fastConn) serve() {
 			return
 		}
 		n = copy(buf, buf[headLen:n])
-		if !keep || fc.l.stopping() {
+		if !keep {
 			fc.c.Close()
 			return
 		}
 	}
 }
 
-var (
-	crlfcrlf = []byte("\r\n\r\n")
-	lflf     = []byte("\n\n")
-)
+// bareLF reports whether b holds a LF that no CR precedes; prevCR says whether the byte before b is
+// a CR.
+func bareLF(b []byte, prevCR bool) bool {
+	for i, c := range b {
+		if c == '\n' && !(i == 0 && prevCR) && (i == 0 || b[i-1] != '\r') {
+			return true
+		}
+	}
+	return false
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
 
 func deadline(d time.Duration) time.Time {
 	if d <= 0 {
@@ -334,6 +366,7 @@ func (fc *fastConn) log(req *FastRequest, resp *FastResponse, start time.Time) {
 // handOver gives the connection to net/http with the bytes already read, unless the server is
 // shutting down.
 func (fc *fastConn) handOver(read []byte) {
+	fc.forget() // from now on net/http's shutdown, not ours, closes it
 	fc.c.SetDeadline(time.Time{})
 	pc := &prefixConn{Conn: fc.c, prefix: bytes.Clone(read)}
 	select {
@@ -353,9 +386,20 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 	if len(p.prefix) > 0 {
 		n := copy(b, p.prefix)
 		p.prefix = p.prefix[n:]
+		if len(p.prefix) == 0 {
+			p.prefix = nil // let the copy go
+		}
 		return n, nil
 	}
 	return p.Conn.Read(b)
+}
+
+// ReadFrom keeps sendfile for net/http's file responses on a handed-over connection.
+func (p *prefixConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := p.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{p.Conn}, r)
 }
 
 // CloseWrite lets net/http half-close the connection, as it does for a plain TCP connection.
@@ -365,8 +409,6 @@ func (p *prefixConn) CloseWrite() error {
 	}
 	return nil
 }
-
-var _ io.Reader = (*prefixConn)(nil)
 
 // The Date header, formatted once a second.
 type dateCache struct {

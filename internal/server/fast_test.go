@@ -332,3 +332,64 @@ func TestFastPathAllocatesNothingPerRequest(t *testing.T) {
 		t.Errorf("%v allocations per request on the fast path, want 0", allocs)
 	}
 }
+
+func TestFastPathSilentConnectionGetsTheHeaderTimeout(t *testing.T) {
+	t.Parallel()
+	c := dial(t, startServer(t, twoPaths{}, func(c *config.Config) { c.IdleTimeout = 30 * time.Second })) // read_header_timeout 1s
+	start := time.Now()
+	if _, err := c.r.ReadByte(); err == nil {
+		t.Fatal("the server sent something to a silent connection")
+	}
+	if waited := time.Since(start); waited > 8*time.Second {
+		t.Errorf("a connection that sent nothing stayed open %v; want about read_header_timeout (1s), not idle_timeout (30s)", waited)
+	}
+}
+
+func TestFastPathLineEndingsItDoesNotRead(t *testing.T) {
+	t.Parallel()
+	addr := startServer(t, twoPaths{}, nil)
+	for _, req := range []string{
+		"GET /x HTTP/1.1\r\nHost: h\n\r\n",
+		"GET /x HTTP/1.1\nHost: h\r\n\r\n",
+	} {
+		c := dial(t, addr)
+		c.send(req)
+		if resp, _ := c.read("GET"); resp.StatusCode != 503 || resp.Header.Get("Served-By") != "net/http" {
+			t.Errorf("%q: %d by %q, want net/http's answer at once", req, resp.StatusCode, resp.Header.Get("Served-By"))
+		}
+	}
+}
+
+func TestParseRequestRepeatAfterEmptyValue(t *testing.T) {
+	t.Parallel()
+	for _, head := range []string{
+		"GET / HTTP/1.1\r\nHost: h\r\nAccept:\r\nAccept: application/json\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: h\r\nAccept-Language:\r\nAccept-Language: de\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: h\r\nOrigin:\r\nOrigin: https://x.example\r\n\r\n",
+	} {
+		var r FastRequest
+		if _, ok := parseRequest([]byte(head), &r); ok {
+			t.Errorf("%q: accepted; a repeated header must go to net/http, whose Get returns the first (empty) value", head)
+		}
+	}
+}
+
+func TestBareLF(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		b      string
+		prevCR bool
+		want   bool
+	}{
+		{"a\r\nb\r\n", false, false},
+		{"a\nb", false, true},
+		{"\nb", true, false},
+		{"\nb", false, true},
+		{"", false, false},
+	}
+	for _, tt := range tests {
+		if got := bareLF([]byte(tt.b), tt.prevCR); got != tt.want {
+			t.Errorf("bareLF(%q, %v) = %v, want %v", tt.b, tt.prevCR, got, tt.want)
+		}
+	}
+}

@@ -35,6 +35,7 @@ func parseRequest(head []byte, r *FastRequest) (keep, ok bool) {
 	r.Method, r.Path, r.RawQuery = str(method), str(path), str(query)
 	keep = true
 	hasHost := false
+	var seen uint8
 	for len(rest) > 2 { // the head ends with the empty line's CRLF
 		line, rest, _ = bytes.Cut(rest, crlf)
 		if len(line) == 0 {
@@ -106,9 +107,10 @@ func parseRequest(head []byte, r *FastRequest) (keep, ok bool) {
 			}
 		}
 		if dst != nil {
-			if *dst != "" {
-				return false, false // a repeated header: let net/http's rules apply
+			if seen&bit(dst, r) != 0 {
+				return false, false // a repeated header, even after an empty one: net/http's rules apply
 			}
+			seen |= bit(dst, r)
 			*dst = str(value)
 		}
 	}
@@ -116,6 +118,21 @@ func parseRequest(head []byte, r *FastRequest) (keep, ok bool) {
 		return false, false
 	}
 	return keep, true
+}
+
+// bit names the header a destination field holds, for noticing repeats.
+func bit(dst *string, r *FastRequest) uint8 {
+	switch dst {
+	case &r.Host:
+		return 1
+	case &r.Accept:
+		return 2
+	case &r.AcceptLanguage:
+		return 4
+	case &r.Cookie:
+		return 8
+	}
+	return 16 // Origin
 }
 
 var (
