@@ -63,7 +63,7 @@ type Gate struct {
 
 // entry is the Responder for one state, built once when the state (or whether it applies) changes.
 type entry struct {
-	state  state.State
+	src    *state.State // the tracker's snapshot it was built from
 	active bool
 	resp   *respond.Responder
 	// unplanned answers when the upstream fails: resp, except for a window that is scheduled but
@@ -113,7 +113,7 @@ func New(o Options) (*Gate, error) {
 		return nil, err
 	}
 	g.ropts.Shared = shared
-	cur := g.tr.Current()
+	cur := g.tr.Snapshot()
 	e, err := g.build(cur, g.active(cur, g.now()))
 	if err != nil {
 		return nil, err
@@ -140,22 +140,24 @@ func New(o Options) (*Gate, error) {
 		}
 		m.SetGateSource(func() metrics.GateState {
 			h := g.tr.Health()
-			return metrics.GateState{Maintenance: g.active(g.tr.Current(), g.now()), StoreUp: h.OK, StoreLastOK: h.LastOK}
+			return metrics.GateState{Maintenance: g.active(g.tr.Snapshot(), g.now()), StoreUp: h.OK, StoreLastOK: h.LastOK}
 		})
 	}
 	return g, nil
 }
 
-func (g *Gate) active(s state.State, now time.Time) bool {
+func (g *Gate) active(s *state.State, now time.Time) bool {
 	return g.standalone || s.ActiveAt(now, g.endAtUntil)
 }
 
 // current returns the Responder for the tracker's state, building it if the state changed since.
+// The state is compared by pointer: the tracker replaces it on every change, so this costs two atomic
+// loads and the schedule check, not a copy and a field-by-field comparison.
 func (g *Gate) current(now time.Time) *entry {
-	s := g.tr.Current()
+	s := g.tr.Snapshot()
 	active := g.active(s, now)
 	e := g.cur.Load()
-	if e.active == active && e.state.Equal(s) {
+	if e.src == s && e.active == active {
 		return e
 	}
 	return g.rebuild(s, active)
@@ -163,10 +165,10 @@ func (g *Gate) current(now time.Time) *entry {
 
 // rebuild runs once per change: the first request after it waits the few milliseconds rendering
 // takes, and the requests that arrive meanwhile wait for the same result rather than render too.
-func (g *Gate) rebuild(s state.State, active bool) *entry {
+func (g *Gate) rebuild(s *state.State, active bool) *entry {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if e := g.cur.Load(); e.active == active && e.state.Equal(s) {
+	if e := g.cur.Load(); e.src == s && e.active == active {
 		return e
 	}
 	e, err := g.build(s, active)
@@ -175,13 +177,13 @@ func (g *Gate) rebuild(s state.State, active bool) *entry {
 		// Keep the configured text and do not retry on every request.
 		g.log.Error("rendering the maintenance response for the new state failed; showing the configured message", "error", err)
 		old := g.cur.Load()
-		e = &entry{state: s, active: active, resp: old.resp, unplanned: old.unplanned}
+		e = &entry{src: s, active: active, resp: old.resp, unplanned: old.unplanned}
 	}
 	g.cur.Store(e)
 	return e
 }
 
-func (g *Gate) build(s state.State, active bool) (*entry, error) {
+func (g *Gate) build(s *state.State, active bool) (*entry, error) {
 	st := respond.Status{Maintenance: active, Reason: s.Reason, ChangedBy: s.ChangedBy, ChangedAt: s.ChangedAt}
 	if s.On {
 		st.Message, st.Until, st.Start = s.Message, s.Until, s.Start
@@ -198,7 +200,7 @@ func (g *Gate) build(s state.State, active bool) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{state: s, active: active, resp: resp, unplanned: resp}
+	e := &entry{src: s, active: active, resp: resp, unplanned: resp}
 	if !active && !st.Until.IsZero() && !g.standalone {
 		u := st
 		u.Until = time.Time{}

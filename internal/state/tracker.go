@@ -85,6 +85,13 @@ func (t *Tracker) Current() State {
 	return *t.cur.Load()
 }
 
+// Snapshot returns the current state without copying it. The pointer changes whenever the state
+// does and what it points to is never modified, so comparing pointers tells whether the state
+// changed — the gate's per-request check. Callers must not modify it.
+func (t *Tracker) Snapshot() *State {
+	return t.cur.Load()
+}
+
 // Ready is closed once Run has made its first read of the store, successful
 // or not, so a server can wait for it before taking traffic and not serve the
 // startup state for the few milliseconds the first read takes.

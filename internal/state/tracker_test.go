@@ -477,3 +477,20 @@ func TestTrackerRestoreDoesNotOverwriteANewerState(t *testing.T) {
 	}
 	eventually(t, "the tracker follows the newer state", func() bool { return tr.Current().Equal(newer) })
 }
+
+func TestTrackerSnapshotChangesOnlyWithTheState(t *testing.T) {
+	t.Parallel()
+	tr := runTracker(t, state.NewMemory(), state.State{}, time.Hour)
+	<-tr.Ready()
+	before := tr.Snapshot()
+	if tr.Snapshot() != before {
+		t.Fatal("Snapshot changed without a change of state")
+	}
+	if err := tr.Set(t.Context(), on("snapshot")); err != nil {
+		t.Fatal(err)
+	}
+	after := tr.Snapshot()
+	if after == before || !after.Equal(on("snapshot")) {
+		t.Errorf("after Set: Snapshot %p (%+v), before %p; want a new pointer to the new state", after, *after, before)
+	}
+}
