@@ -21,19 +21,12 @@ type fileStore struct {
 	path string // absolute, so events and reads agree whatever the cwd does
 	log  *slog.Logger
 
-	mu     sync.Mutex // serializes this process's writes and guards closed
-	closed bool
-	done   chan struct{}
+	mu sync.Mutex // serializes this process's writes
+	closing
 }
 
 func newFile(path string, log *slog.Logger) *fileStore {
-	return &fileStore{path: path, log: log, done: make(chan struct{})}
-}
-
-func (f *fileStore) isClosed() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.closed
+	return &fileStore{path: path, log: log, closing: closing{done: make(chan struct{})}}
 }
 
 func (f *fileStore) Load(ctx context.Context) (State, error) {
@@ -76,7 +69,7 @@ func (f *fileStore) Save(ctx context.Context, s State) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed {
+	if f.isClosed() {
 		return ErrClosed
 	}
 	if err := f.writeAtomic(b); err != nil {
@@ -97,7 +90,7 @@ func (f *fileStore) SaveIfEmpty(ctx context.Context, s State) (bool, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed {
+	if f.isClosed() {
 		return false, ErrClosed
 	}
 	if _, err := os.Stat(f.path); !errors.Is(err, fs.ErrNotExist) {
@@ -220,13 +213,4 @@ func (f *fileStore) Watch(ctx context.Context, fn func(State)) error {
 	}
 }
 
-func (f *fileStore) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return ErrClosed
-	}
-	f.closed = true
-	close(f.done)
-	return nil
-}
+func (f *fileStore) Close() error { return f.close() }

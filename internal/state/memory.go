@@ -8,24 +8,23 @@ import (
 // Memory is a Store that lives in one process: the default when a single
 // instance needs nothing but the binary.
 type Memory struct {
-	mu       sync.Mutex
-	s        State
-	saved    bool // anything was ever saved: SaveIfEmpty's "empty"
-	closed   bool
-	done     chan struct{}
+	mu    sync.Mutex
+	s     State
+	saved bool // anything was ever saved: SaveIfEmpty's "empty"
+	closing
 	watchers map[chan struct{}]struct{}
 }
 
 // NewMemory returns an empty in-process store.
 func NewMemory() *Memory {
-	return &Memory{done: make(chan struct{}), watchers: make(map[chan struct{}]struct{})}
+	return &Memory{closing: closing{done: make(chan struct{})}, watchers: make(map[chan struct{}]struct{})}
 }
 
 // Load implements Store.
 func (m *Memory) Load(ctx context.Context) (State, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
+	if m.isClosed() {
 		return State{}, ErrClosed
 	}
 	return m.s, ctx.Err()
@@ -38,7 +37,7 @@ func (m *Memory) Save(ctx context.Context, s State) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
+	if m.isClosed() {
 		return ErrClosed
 	}
 	m.saveLocked(s)
@@ -52,7 +51,7 @@ func (m *Memory) SaveIfEmpty(ctx context.Context, s State) (bool, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
+	if m.isClosed() {
 		return false, ErrClosed
 	}
 	if m.saved {
@@ -79,7 +78,7 @@ func (m *Memory) Watch(ctx context.Context, fn func(State)) error {
 	wake := make(chan struct{}, 1)
 	wake <- struct{}{} // the first call reports the current state
 	m.mu.Lock()
-	if m.closed {
+	if m.isClosed() {
 		m.mu.Unlock()
 		return ErrClosed
 	}
@@ -106,13 +105,4 @@ func (m *Memory) Watch(ctx context.Context, fn func(State)) error {
 }
 
 // Close implements Store.
-func (m *Memory) Close() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return ErrClosed
-	}
-	m.closed = true
-	close(m.done)
-	return nil
-}
+func (m *Memory) Close() error { return m.close() }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,10 +35,7 @@ type redisStore struct {
 	client *redis.Client
 	key    string
 	log    *slog.Logger
-
-	mu     sync.Mutex
-	closed bool
-	done   chan struct{}
+	closing
 }
 
 func openRedis(rawURL string, log *slog.Logger) (*redisStore, error) {
@@ -89,13 +85,7 @@ func openRedis(rawURL string, log *slog.Logger) (*redisStore, error) {
 	}
 	// Let the tracker's per-call deadlines cut a hanging call short.
 	opt.ContextTimeoutEnabled = true
-	return &redisStore{client: redis.NewClient(opt), key: key, log: log, done: make(chan struct{})}, nil
-}
-
-func (r *redisStore) isClosed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.closed
+	return &redisStore{client: redis.NewClient(opt), key: key, log: log, closing: closing{done: make(chan struct{})}}, nil
 }
 
 func (r *redisStore) Load(ctx context.Context) (State, error) {
@@ -218,13 +208,9 @@ func (r *redisStore) Watch(ctx context.Context, fn func(State)) error {
 }
 
 func (r *redisStore) Close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return ErrClosed
+	if err := r.close(); err != nil {
+		return err
 	}
-	r.closed = true
-	close(r.done)
 	if err := r.client.Close(); err != nil {
 		return fmt.Errorf("close redis client: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 )
 
 // Store keeps one State where every instance that shares it can reach it.
@@ -39,6 +40,24 @@ type Store interface {
 
 // ErrClosed is returned by a Store's methods after Close.
 var ErrClosed = errors.New("state store is closed")
+
+// closing is what every store keeps about being closed: a flag each call checks, and a channel
+// whose closing ends the store's watches.
+type closing struct {
+	closed atomic.Bool
+	done   chan struct{}
+}
+
+func (c *closing) isClosed() bool { return c.closed.Load() }
+
+// close marks the store closed and ends its watches; a second call returns ErrClosed.
+func (c *closing) close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	close(c.done)
+	return nil
+}
 
 // DefaultRedisKey is the Redis key, and the pub/sub channel, used when the
 // URL has no key parameter.
