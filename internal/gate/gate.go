@@ -230,16 +230,6 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	now := g.now()
 	e := g.current(now)
-	var target *url.URL
-	if g.rs != nil {
-		if fu := r.Header.Get(cfForwardedURL); fu != "" {
-			var err error
-			if target, err = g.rs.target(fu); err != nil {
-				g.refuse(w, err)
-				return
-			}
-		}
-	}
 	counter := g.out.proxied
 	if e.active {
 		reason := ""
@@ -253,6 +243,18 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header()[bypassHeader] = bypassValues[reason]
 		counter = g.out.bypassed
+	}
+	// The forwarded URL is read only for requests that are passed on: the maintenance response
+	// answers the others whatever they name.
+	var target *url.URL
+	if g.rs != nil {
+		if fu := r.Header.Get(cfForwardedURL); fu != "" {
+			var err error
+			if target, err = g.rs.target(fu); err != nil {
+				g.refuse(w, err)
+				return
+			}
+		}
 	}
 	if target == nil && g.upstream == nil {
 		// Route-service mode without a static upstream, and a request that did not come through

@@ -125,6 +125,11 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request, e *entry, target *
 	fw := writers.Get().(*fallbackWriter)
 	fw.ResponseWriter, fw.e, fw.target, fw.fellBack = w, e, target, false
 	fw.p, fw.websocket = p, isWebSocket(r)
+	if target != nil {
+		// Rewrite sees only the request: hand it the target already checked, rather than parse
+		// and check the header a second time.
+		r = r.WithContext(context.WithValue(r.Context(), targetKey{}, target))
+	}
 	p.rp.ServeHTTP(fw, r)
 	fellBack = fw.fellBack
 	fw.ResponseWriter, fw.e, fw.target, fw.p = nil, nil, nil, nil
@@ -211,17 +216,13 @@ func isEventStream(ct []string) bool {
 	return rest == "" || rest[0] == ';'
 }
 
+// targetKey carries a route-service target, checked against the host patterns, from serve to rewrite.
+type targetKey struct{}
+
 var writers = sync.Pool{New: func() any { return new(fallbackWriter) }}
 
 func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
-	// Rewrite has no way to the writer; the target travels in the inbound request's header, which
-	// ServeHTTP has already checked against the host patterns. Parse it again rather than trust it.
-	var target *url.URL
-	if p.g.rs != nil {
-		if fu := pr.In.Header.Get(cfForwardedURL); fu != "" {
-			target, _ = p.g.rs.target(fu)
-		}
-	}
+	target, _ := pr.In.Context().Value(targetKey{}).(*url.URL)
 	h := pr.Out.Header
 	delete(h, bypassSecretHeader)
 	dropBypassCookie(h)
