@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes shared by every command; the README documents them.
+// Exit codes shared by every command; docs/operating.md documents them.
 const (
 	ExitOK      = 0
 	ExitFailure = 1 // the command ran and failed (network, Cloud Controller, store …)

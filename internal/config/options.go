@@ -26,7 +26,7 @@ type Option struct {
 	set    func(c *Config, v string) error
 }
 
-// Options lists every scalar setting, in the order the README's table shows them. The structured
+// Options lists every scalar setting, in the order the settings table in docs/settings.md shows them. The structured
 // settings "rules" and "languages" exist only in the YAML file.
 func Options() []Option { return options }
 
@@ -486,7 +486,7 @@ func isHexColour(v string) bool {
 	return true
 }
 
-// MarkdownTable is the README's settings table: one row per setting, flag | env | YAML key | default.
+// MarkdownTable is the settings table of docs/settings.md: one row per setting, flag | env | YAML key | default.
 func MarkdownTable() string {
 	var b strings.Builder
 	b.WriteString("| flag | env | YAML key | default | what it does |\n|---|---|---|---|---|\n")

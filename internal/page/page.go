@@ -43,7 +43,7 @@ type Request struct {
 	Query  string
 }
 
-// Data is what every template sees. The README's "Your own templates" section documents every
+// Data is what every template sees. docs/page.md's "Your own templates" section documents every
 // field and method for template authors; keep the two in step.
 type Data struct {
 	Lang        string    // BCP 47 tag of the chosen language

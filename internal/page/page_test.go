@@ -448,7 +448,7 @@ func TestDataMethods(t *testing.T) {
 	}
 }
 
-// TestReadmeExample renders the page.html the README shows (testdata/readme, kept in step with
+// TestReadmeExample renders the page.html docs/page.md shows (testdata/readme, kept in step with
 // it), so the documented example works as written.
 func TestReadmeExample(t *testing.T) {
 	t.Parallel()

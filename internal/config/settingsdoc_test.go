@@ -7,17 +7,17 @@ import (
 	"testing"
 )
 
-var updateREADME = flag.Bool("update-readme", false, "rewrite the settings table in README.md")
+var updateREADME = flag.Bool("update-readme", false, "rewrite the settings table in docs/settings.md")
 
 const (
 	tableStart = "<!-- settings:start -->\n"
 	tableEnd   = "<!-- settings:end -->"
 )
 
-// TestREADMESettingsTable keeps the README's table of settings the same as the settings declared
+// TestSettingsTable keeps the table of settings the same as the settings declared
 // here; run with -update-readme after adding or changing one.
-func TestREADMESettingsTable(t *testing.T) {
-	const path = "../../README.md"
+func TestSettingsTable(t *testing.T) {
+	const path = "../../docs/settings.md"
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +26,7 @@ func TestREADMESettingsTable(t *testing.T) {
 	i := strings.Index(readme, tableStart)
 	j := strings.Index(readme, tableEnd)
 	if i < 0 || j < i {
-		t.Fatalf("README.md lacks the %q … %q markers", strings.TrimSpace(tableStart), tableEnd)
+		t.Fatalf("docs/settings.md lacks the %q … %q markers", strings.TrimSpace(tableStart), tableEnd)
 	}
 	want := MarkdownTable()
 	got := readme[i+len(tableStart) : j]
@@ -39,5 +39,5 @@ func TestREADMESettingsTable(t *testing.T) {
 		}
 		return
 	}
-	t.Errorf("README.md's settings table is out of date: run go test ./internal/config -run TestREADMESettingsTable -update-readme")
+	t.Errorf("docs/settings.md's settings table is out of date: run go test ./internal/config -run TestSettingsTable -update-readme")
 }
