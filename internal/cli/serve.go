@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -95,14 +96,9 @@ Settings come from flags, then environment variables, then the --config file, th
 		if err != nil {
 			return usageErr(fmt.Errorf("invalid configuration: %w", err))
 		}
-		err = server.Run(ctx, server.Options{
-			Config:     cfg,
-			Handler:    h,
-			Build:      build,
-			Reload:     load,
-			Log:        appLog,
-			RequestLog: reqLog,
-			Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		err = runServer(ctx, cfg, h, serverParts{
+			load: load, build: build, log: appLog, reqLog: reqLog,
+			metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		})
 		if err != nil {
 			return withCode(ExitFailure, err)
@@ -111,6 +107,91 @@ Settings come from flags, then environment variables, then the --config file, th
 		return nil
 	}
 	return cmd
+}
+
+// serverParts is what runServer wires besides the configuration and its first handler.
+type serverParts struct {
+	load        func() (*config.Config, error) // loads the configuration again, for a reload
+	build       func(*config.Config) (http.Handler, error)
+	log, reqLog *slog.Logger // reqLog nil: no request log
+	metrics     http.Handler // served at /metrics on metrics_listen when that is set
+}
+
+// serverOptions translates the configuration into the server's options.
+func serverOptions(c *config.Config, h http.Handler, log, reqLog *slog.Logger) server.Options {
+	return server.Options{
+		Addr: c.Addr(), Handler: h,
+		ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout,
+		WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout, MaxHeaderBytes: c.MaxHeaderBytes,
+		H2C: c.H2C, FastPath: c.FastPath, Log: log, RequestLog: reqLog,
+	}
+}
+
+// runServer serves h (and the metrics, when metrics_listen is set) until ctx ends or a server
+// fails, reloading the configuration on SIGHUP or a change to its file, then shuts down within
+// shutdown_timeout.
+func runServer(ctx context.Context, cfg *config.Config, h http.Handler, p serverParts) error {
+	srv, err := server.Open(serverOptions(cfg, h, p.log, p.reqLog))
+	if err != nil {
+		return fmt.Errorf("%w (is another server on that port? set PORT or --port to a free one)", err)
+	}
+	servers := []*server.Server{srv}
+	metricsFailed := make(<-chan struct{})
+	if cfg.MetricsListen != "" && p.metrics != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", p.metrics)
+		o := serverOptions(cfg, mux, p.log, nil)
+		o.Addr, o.FastPath = cfg.MetricsListen, false
+		m, err := server.Open(o)
+		if err != nil {
+			srv.Close(context.Background()) //nolint:errcheck // nothing was served yet
+			return fmt.Errorf("%w (choose a free address for metrics_listen)", err)
+		}
+		p.log.Info("metrics listening", "addr", m.Addr().String())
+		servers, metricsFailed = append(servers, m), m.Failed()
+	}
+	p.log.Info("listening", "addr", srv.Addr().String(), "h2c", cfg.H2C)
+
+	wctx, stopWatching := context.WithCancel(ctx)
+	var watching sync.WaitGroup
+	watching.Go(func() {
+		server.WatchReload(wctx, cfg.File, p.log, func() { reload(cfg, p, srv) })
+	})
+	select {
+	case <-ctx.Done():
+	case <-srv.Failed():
+	case <-metricsFailed:
+	}
+	stopWatching()
+	watching.Wait()
+
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	errs := make([]error, len(servers))
+	var closing sync.WaitGroup
+	for i, s := range servers {
+		closing.Go(func() { errs[i] = s.Close(sctx) })
+	}
+	closing.Wait()
+	return errors.Join(errs...)
+}
+
+// reload loads and builds the configuration again and swaps the new handler in; a configuration
+// that fails to load or build leaves the running one serving.
+func reload(running *config.Config, p serverParts, srv *server.Server) {
+	next, err := p.load()
+	if err == nil {
+		var h http.Handler
+		if h, err = p.build(next); err == nil {
+			if keys := config.RestartNeeded(running, next); len(keys) > 0 {
+				p.log.Warn("these settings change only on restart; the rest of the new configuration applies now", "settings", keys)
+			}
+			srv.SetHandler(h)
+			p.log.Info("configuration reloaded", "file", next.File)
+			return
+		}
+	}
+	p.log.Error("reload failed; still serving the previous configuration", "error", err)
 }
 
 // builder makes serve's handler for a configuration, at start and on every reload. The upstream

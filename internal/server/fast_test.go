@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/maintpage/maintpage/internal/config"
 )
 
 // twoPaths answers every request with 503 and the same body on both paths, and says in a header
@@ -42,42 +40,48 @@ func (twoPaths) ServeFast(dst []byte, r *FastRequest) (FastResponse, bool) {
 	return FastResponse{Head: append(dst, fastHead...), Body: fastBody, Status: 503}, true
 }
 
-func startServer(t *testing.T, h http.Handler, mutate func(*config.Config)) string {
+// testOptions are the server's options as a test starts it: port 0, a short read_header_timeout,
+// the fast path on, and the configuration's defaults otherwise.
+func testOptions(h http.Handler) Options {
+	return Options{
+		Addr: "127.0.0.1:0", Handler: h, FastPath: true,
+		ReadHeaderTimeout: time.Second, ReadTimeout: 5 * time.Minute, WriteTimeout: 30 * time.Second,
+		IdleTimeout: 75 * time.Second, MaxHeaderBytes: 32 << 10,
+		Log: slog.New(slog.DiscardHandler),
+	}
+}
+
+// openServer opens a server with testOptions changed by mutate, and closes it when the test ends.
+func openServer(t testing.TB, h http.Handler, mutate func(*Options)) *Server {
 	t.Helper()
-	cfg, err := config.Load("", func(k string) string {
-		return map[string]string{"MAINTPAGE_LISTEN": "127.0.0.1:0", "MAINTPAGE_READ_HEADER_TIMEOUT": "1s"}[k]
-	}, nil)
+	o := testOptions(h)
+	if mutate != nil {
+		mutate(&o)
+	}
+	s, err := Open(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mutate != nil {
-		mutate(cfg)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Config: cfg, Handler: h, Log: slog.New(slog.DiscardHandler),
-			Listening: func(a net.Addr) { addr <- a.String() }})
-	}()
 	t.Cleanup(func() {
-		cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- s.Close(ctx) }()
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("Run: %v", err)
+				t.Errorf("Close: %v", err)
 			}
 		case <-time.After(15 * time.Second):
-			t.Error("Run did not return after cancel")
+			t.Error("Close did not return")
 		}
 	})
-	select {
-	case a := <-addr:
-		return a
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	}
-	return ""
+	return s
+}
+
+func startServer(t *testing.T, h http.Handler, mutate func(*Options)) string {
+	t.Helper()
+	return openServer(t, h, mutate).Addr().String()
 }
 
 type rawConn struct {
@@ -178,7 +182,7 @@ func TestFastPathConnectionClose(t *testing.T) {
 
 func TestFastPathLargeHeadsGoToNetHTTP(t *testing.T) {
 	t.Parallel()
-	addr := startServer(t, twoPaths{}, func(c *config.Config) { c.MaxHeaderBytes = 16 << 10 })
+	addr := startServer(t, twoPaths{}, func(o *Options) { o.MaxHeaderBytes = 16 << 10 })
 	c := dial(t, addr)
 	c.send("GET / HTTP/1.1\r\nHost: h\r\nCookie: " + strings.Repeat("a", 6000) + "\r\n\r\n")
 	if resp, _ := c.read("GET"); resp.StatusCode != 503 || resp.Header.Get("Served-By") != "net/http" {
@@ -234,26 +238,25 @@ func TestFastPathClosesSlowHeads(t *testing.T) {
 
 func TestFastPathShutdownClosesIdleConnections(t *testing.T) {
 	t.Parallel()
-	cfg, _ := config.Load("", func(k string) string {
-		return map[string]string{"MAINTPAGE_LISTEN": "127.0.0.1:0"}[k]
-	}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Config: cfg, Handler: twoPaths{}, Log: slog.New(slog.DiscardHandler),
-			Listening: func(a net.Addr) { addr <- a.String() }})
-	}()
-	c := dial(t, <-addr)
+	o := testOptions(twoPaths{})
+	s, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, s.Addr().String())
 	c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
 	c.read("GET")
-	cancel()
+	const deadline = 8 * time.Second // the default shutdown_timeout
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Close(ctx) }()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("Run: %v", err)
+			t.Errorf("Close: %v", err)
 		}
-	case <-time.After(cfg.ShutdownTimeout - time.Second):
+	case <-time.After(deadline - time.Second):
 		t.Fatalf("an idle keep-alive connection held the shutdown up")
 	}
 	if _, err := c.r.ReadByte(); err == nil {
@@ -263,7 +266,7 @@ func TestFastPathShutdownClosesIdleConnections(t *testing.T) {
 
 func TestFastPathOff(t *testing.T) {
 	t.Parallel()
-	c := dial(t, startServer(t, twoPaths{}, func(c *config.Config) { c.FastPath = false }))
+	c := dial(t, startServer(t, twoPaths{}, func(o *Options) { o.FastPath = false }))
 	c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
 	if resp, _ := c.read("GET"); resp.Header.Get("Served-By") != "net/http" {
 		t.Errorf("fast_path false: served by %q, want net/http", resp.Header.Get("Served-By"))
@@ -273,18 +276,8 @@ func TestFastPathOff(t *testing.T) {
 // BenchmarkFastPathRoundTrip sends keep-alive requests over loopback TCP and reads the answers
 // with no allocation on the client side, so allocs/op is what the server's fast path allocates.
 func BenchmarkFastPathRoundTrip(b *testing.B) {
-	cfg, err := config.Load("", func(k string) string {
-		return map[string]string{"MAINTPAGE_LISTEN": "127.0.0.1:0"}[k]
-	}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr := make(chan string, 1)
-	go Run(ctx, Options{Config: cfg, Handler: twoPaths{}, Log: slog.New(slog.DiscardHandler),
-		Listening: func(a net.Addr) { addr <- a.String() }})
-	c, err := net.Dial("tcp", <-addr)
+	s := openServer(b, twoPaths{}, nil)
+	c, err := net.Dial("tcp", s.Addr().String())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -335,7 +328,7 @@ func TestFastPathAllocatesNothingPerRequest(t *testing.T) {
 
 func TestFastPathSilentConnectionGetsTheHeaderTimeout(t *testing.T) {
 	t.Parallel()
-	c := dial(t, startServer(t, twoPaths{}, func(c *config.Config) { c.IdleTimeout = 30 * time.Second })) // read_header_timeout 1s
+	c := dial(t, startServer(t, twoPaths{}, func(o *Options) { o.IdleTimeout = 30 * time.Second })) // read_header_timeout 1s
 	start := time.Now()
 	if _, err := c.r.ReadByte(); err == nil {
 		t.Fatal("the server sent something to a silent connection")

@@ -7,161 +7,95 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"github.com/maintpage/maintpage/internal/config"
 )
 
-// Options configure Run.
+// Options configure one listener and what answers on it. They hold what the server needs, not the
+// whole configuration: the caller translates its configuration into them.
 type Options struct {
-	Config *config.Config
-	// Handler serves Config; Build makes the handler for a reloaded configuration.
+	Addr    string // host:port; port 0 picks a free one (see Server.Addr)
 	Handler http.Handler
-	Build   func(*config.Config) (http.Handler, error)
-	// Reload loads the configuration again (file, environment and flags); nil disables reloading.
-	Reload func() (*config.Config, error)
-	// Log is for the process's own messages; RequestLog gets one line per request (nil: none).
+
+	// The timeouts and limits of http.Server, applied by the fast path too.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	MaxHeaderBytes                                            int
+
+	// H2C serves HTTP/2 without TLS beside HTTP/1.1; FastPath answers what a FastHandler can
+	// answer from ready bytes before net/http parses it.
+	H2C, FastPath bool
+
+	// Log is for the server's own messages; RequestLog gets one line per request (nil: none).
 	Log        *slog.Logger
 	RequestLog *slog.Logger
-	// Metrics is served at /metrics on Config.MetricsListen when that is set.
-	Metrics http.Handler
-	// Listening is called with the bound address before serving starts (tests use port 0).
-	Listening func(addr net.Addr)
 }
 
-// Run serves until ctx ends, then shuts down gracefully.
-func Run(ctx context.Context, o Options) error {
-	cfg := o.Config
-	h := o.Handler
-	ln, err := net.Listen("tcp", cfg.Addr())
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w (is another server on that port? set PORT or --port to a free one)", cfg.Addr(), err)
+// Server serves one listener in the background, from Open until Close.
+type Server struct {
+	ln      net.Listener
+	http    *http.Server
+	fast    *fastListener // nil when the fast path is off
+	handler atomic.Pointer[http.Handler]
+	log     *slog.Logger
+
+	failed chan struct{} // closed when serving stopped on an error before Close
+	err    error         // set before failed is closed
+	once   sync.Once
+	wg     sync.WaitGroup
+}
+
+// Open listens on o.Addr, so that a taken port fails here and at once, then serves in the background.
+func Open(o Options) (*Server, error) {
+	if o.Handler == nil {
+		return nil, errors.New("server: no handler")
 	}
-	var current atomic.Pointer[http.Handler]
-	current.Store(&h)
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %w", o.Addr, err)
+	}
+	s := &Server{ln: ln, log: o.Log, failed: make(chan struct{})}
+	s.handler.Store(&o.Handler)
 	var root http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		(*current.Load()).ServeHTTP(w, r)
+		(*s.handler.Load()).ServeHTTP(w, r)
 	})
 	if o.RequestLog != nil {
 		root = logRequests(root, o.RequestLog)
 	}
-	srv := newHTTPServer(cfg, root, o.Log)
-	servers := []*http.Server{srv}
-	listeners := []net.Listener{ln}
-	var fast *fastListener
-	if cfg.FastPath {
+	s.http = newHTTPServer(o, root)
+	served := ln
+	if o.FastPath {
 		// net/http serves the connections the fast path hands over; the fast path accepts.
-		fast = newFastListener(ln, &current, srv, o.RequestLog)
-		listeners[0] = fast
+		s.fast = newFastListener(ln, &s.handler, s.http, o.RequestLog)
+		served = s.fast
+		s.wg.Go(func() {
+			if err := s.fast.run(); err != nil {
+				s.fail(fmt.Errorf("accept: %w", err))
+			}
+		})
 	}
-	if cfg.MetricsListen != "" && o.Metrics != nil {
-		mln, err := net.Listen("tcp", cfg.MetricsListen)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("cannot listen for metrics on %s: %w (choose a free address for metrics_listen)", cfg.MetricsListen, err)
+	s.wg.Go(func() {
+		if err := s.http.Serve(served); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.fail(err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", o.Metrics)
-		servers = append(servers, newHTTPServer(cfg, mux, o.Log))
-		listeners = append(listeners, mln)
-		o.Log.Info("metrics listening", "addr", mln.Addr().String())
-	}
-	o.Log.Info("listening", "addr", ln.Addr().String(), "h2c", cfg.H2C)
-	if o.Listening != nil {
-		o.Listening(ln.Addr())
-	}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, len(servers))
-	for i, s := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- err
-				cancel()
-			}
-		}()
-	}
-	if fast != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fast.run(); err != nil {
-				errc <- fmt.Errorf("accept: %w", err)
-				cancel()
-			}
-		}()
-	}
-	if o.Reload != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			watchReload(ctx, cfg.File, o.Log, func() {
-				next, err := o.Reload()
-				if err != nil {
-					o.Log.Error("reload failed; still serving the previous configuration", "error", err)
-					return
-				}
-				nh, err := o.Build(next)
-				if err != nil {
-					o.Log.Error("reload failed; still serving the previous configuration", "error", err)
-					return
-				}
-				if keys := config.RestartNeeded(cfg, next); len(keys) > 0 {
-					o.Log.Warn("these settings change only on restart; the rest of the new configuration applies now", "settings", keys)
-				}
-				current.Store(&nh)
-				o.Log.Info("configuration reloaded", "file", next.File)
-			})
-		}()
-	}
-
-	<-ctx.Done()
-	sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer scancel()
-	var stopping sync.WaitGroup
-	for _, s := range servers {
-		stopping.Add(1)
-		go func() {
-			defer stopping.Done()
-			if err := s.Shutdown(sctx); err != nil {
-				o.Log.Warn("shutdown deadline passed; closing remaining connections", "error", err)
-				s.Close()
-			}
-		}()
-	}
-	if fast != nil {
-		fast.shutdown(sctx.Done())
-	}
-	stopping.Wait()
-	wg.Wait()
-	select {
-	case err := <-errc:
-		return err
-	default:
-		return nil
-	}
+	})
+	return s, nil
 }
 
-func newHTTPServer(cfg *config.Config, h http.Handler, log *slog.Logger) *http.Server {
+func newHTTPServer(o Options, h http.Handler) *http.Server {
 	s := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		ReadTimeout:       o.ReadTimeout,
+		WriteTimeout:      o.WriteTimeout,
+		IdleTimeout:       o.IdleTimeout,
+		MaxHeaderBytes:    o.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(o.Log.Handler(), slog.LevelDebug),
 	}
-	if cfg.H2C {
+	if o.H2C {
 		s.Protocols = new(http.Protocols)
 		s.Protocols.SetHTTP1(true)
 		s.Protocols.SetUnencryptedHTTP2(true)
@@ -169,29 +103,47 @@ func newHTTPServer(cfg *config.Config, h http.Handler, log *slog.Logger) *http.S
 	return s
 }
 
-// reloadDebounce lets an editor finish writing (several events) before the file is read.
-const reloadDebounce = 150 * time.Millisecond
+func (s *Server) fail(err error) {
+	s.once.Do(func() {
+		s.err = err
+		close(s.failed)
+	})
+}
 
-// watchReload calls reload on SIGHUP and when file changes, until ctx ends.
-func watchReload(ctx context.Context, file string, log *slog.Logger, reload func()) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	changed := watchFile(ctx, file, log)
-	var timer <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			log.Info("SIGHUP: reloading configuration")
-			reload()
-		case <-changed:
-			timer = time.After(reloadDebounce)
-		case <-timer:
-			timer = nil
-			log.Info("configuration file changed: reloading", "file", file)
-			reload()
-		}
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// SetHandler makes h answer the requests that start from now on; requests in flight finish on the
+// handler they started with.
+func (s *Server) SetHandler(h http.Handler) { s.handler.Store(&h) }
+
+// Failed is closed when the server stopped serving on its own, on an error Err returns.
+func (s *Server) Failed() <-chan struct{} { return s.failed }
+
+// Err is the error that stopped the server before Close, or nil.
+func (s *Server) Err() error {
+	select {
+	case <-s.failed:
+		return s.err
+	default:
+		return nil
 	}
+}
+
+// Close stops accepting, lets the requests in flight finish until ctx ends, then closes every
+// connection. It returns the error that stopped the server early, if any.
+func (s *Server) Close(ctx context.Context) error {
+	var stopping sync.WaitGroup
+	stopping.Go(func() {
+		if err := s.http.Shutdown(ctx); err != nil {
+			s.log.Warn("shutdown deadline passed; closing remaining connections", "error", err)
+			s.http.Close()
+		}
+	})
+	if s.fast != nil {
+		s.fast.shutdown(ctx.Done())
+	}
+	stopping.Wait()
+	s.wg.Wait()
+	return s.Err()
 }
