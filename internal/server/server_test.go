@@ -92,8 +92,9 @@ func (b blocking) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	io.WriteString(w, "finished")
 }
 
-func TestCloseLetsARequestInFlightFinish(t *testing.T) {
-	t.Parallel()
+// startBlocked opens a server (closed by the test) with a request in flight that waits for b.release.
+func startBlocked(t *testing.T) (blocking, *Server, *rawConn) {
+	t.Helper()
 	b := blocking{started: make(chan struct{}, 1), release: make(chan struct{})}
 	s, err := Open(testOptions(b))
 	if err != nil {
@@ -102,6 +103,12 @@ func TestCloseLetsARequestInFlightFinish(t *testing.T) {
 	c := dial(t, s.Addr().String())
 	c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
 	<-b.started
+	return b, s, c
+}
+
+func TestCloseLetsARequestInFlightFinish(t *testing.T) {
+	t.Parallel()
+	b, s, c := startBlocked(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
 	closed := make(chan error, 1)
@@ -131,15 +138,8 @@ func TestCloseLetsARequestInFlightFinish(t *testing.T) {
 
 func TestCloseEndsAtTheDeadline(t *testing.T) {
 	t.Parallel()
-	b := blocking{started: make(chan struct{}, 1), release: make(chan struct{})}
+	b, s, c := startBlocked(t)
 	defer close(b.release)
-	s, err := Open(testOptions(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := dial(t, s.Addr().String())
-	c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-	<-b.started
 	const deadline = 500 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
