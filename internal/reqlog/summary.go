@@ -1,0 +1,267 @@
+package reqlog
+
+import (
+	"cmp"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// sampler keeps one in N per path class (the path's first segment, hashed into a fixed number of
+// counters, so that a client inventing paths cannot grow it): the first of each class is always
+// kept, so a rarely hit path is not sampled away.
+type sampler struct {
+	counts [64]atomic.Uint64
+}
+
+func (s *sampler) keep(path string, n int) bool {
+	c := s.counts[fnv(pathClass(path))%uint32(len(s.counts))].Add(1) - 1
+	return c%uint64(n) == 0
+}
+
+// pathClass is the path up to its second slash: "/api/v1/x" → "/api", "/" → "/".
+func pathClass(p string) string {
+	for i := 1; i < len(p); i++ {
+		if p[i] == '/' {
+			return p[:i]
+		}
+	}
+	return p
+}
+
+func fnv[K string | []byte](k K) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(k); i++ {
+		h ^= uint32(k[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// summary counts requests between two summary lines. Requests are spread over shards by their
+// peer, each with its own lock, so that connections on different cores rarely wait for each other;
+// a request is counted whole in one shard, so every line's counts add up.
+type summary struct {
+	shards [8]shard
+}
+
+type shard struct {
+	mu          sync.Mutex
+	requests    uint64
+	maintenance uint64
+	status      [600]uint64 // by status code; 0 holds anything outside 100–599
+	formats     [len(formatNames)]uint64
+	paths       topTable
+	networks    topTable
+}
+
+var formatNames = [...]string{"html", "json", "problem+json", "text", "other"}
+
+func formatIndex(f string) int {
+	switch f {
+	case "html":
+		return 0
+	case "json":
+		return 1
+	case "problem+json":
+		return 2
+	case "text":
+		return 3
+	}
+	return 4
+}
+
+func newSummary() *summary { return new(summary) }
+
+func (s *summary) add(e *Entry) {
+	net, hasNet := network(e.Remote)
+	sh := &s.shards[fnv(e.Remote)%uint32(len(s.shards))]
+	sh.mu.Lock()
+	sh.requests++
+	if e.Maintenance {
+		sh.maintenance++
+		sh.formats[formatIndex(e.Format)]++
+	}
+	st := e.Status
+	if st < 100 || st >= len(sh.status) {
+		st = 0
+	}
+	sh.status[st]++
+	sh.paths.add(e.Path)
+	if hasNet {
+		add(&sh.networks, net[:])
+	}
+	sh.mu.Unlock()
+}
+
+// network is the client's network as a table key: a /24 for IPv4, a /48 for IPv6 (the last byte
+// says which).
+func network(remote string) (key [17]byte, ok bool) {
+	var a netip.Addr
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		a = ap.Addr()
+	} else if a, err = netip.ParseAddr(remote); err != nil {
+		return key, false
+	}
+	a = a.WithZone("").Unmap()
+	bits := 48
+	if a.Is4() {
+		bits = 24
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return key, false
+	}
+	*(*[16]byte)(key[:16]) = p.Addr().As16()
+	key[16] = byte(bits)
+	return key, true
+}
+
+func networkString(k string) string {
+	a := netip.AddrFrom16([16]byte([]byte(k[:16])))
+	if k[16] == 24 {
+		a = a.Unmap()
+	}
+	return netip.PrefixFrom(a, int(k[16])).String()
+}
+
+// totals is one summary line's counts.
+type totals struct {
+	requests, maintenance uint64
+	status, formats       []slog.Attr
+	paths, networks       []slog.Attr
+}
+
+// topN is how many paths and networks a summary line names.
+const topN = 5
+
+// take returns the counts since the last take and starts counting afresh.
+func (s *summary) take() totals {
+	var t totals
+	var status [600]uint64
+	var formats [len(formatNames)]uint64
+	paths, networks := map[string]uint64{}, map[string]uint64{}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		t.requests += sh.requests
+		t.maintenance += sh.maintenance
+		for st, n := range sh.status {
+			status[st] += n
+		}
+		for f, n := range sh.formats {
+			formats[f] += n
+		}
+		sh.paths.drain(paths)
+		sh.networks.drain(networks)
+		sh.requests, sh.maintenance, sh.status, sh.formats = 0, 0, [600]uint64{}, [len(formatNames)]uint64{}
+		sh.mu.Unlock()
+	}
+	for st, n := range status {
+		if n > 0 {
+			name := strconv.Itoa(st)
+			if st == 0 {
+				name = "other"
+			}
+			t.status = append(t.status, slog.Uint64(name, n))
+		}
+	}
+	for f, n := range formats {
+		if n > 0 {
+			t.formats = append(t.formats, slog.Uint64(formatNames[f], n))
+		}
+	}
+	t.paths = top(paths, func(k string) string {
+		if len(k) == topKey {
+			return k + "…"
+		}
+		return k
+	})
+	t.networks = top(networks, networkString)
+	return t
+}
+
+func top(m map[string]uint64, name func(string) string) []slog.Attr {
+	type kv struct {
+		k string
+		n uint64
+	}
+	all := make([]kv, 0, len(m))
+	for k, n := range m {
+		all = append(all, kv{k, n})
+	}
+	slices.SortFunc(all, func(a, b kv) int {
+		if c := cmp.Compare(b.n, a.n); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.k, b.k)
+	})
+	var out []slog.Attr
+	for _, e := range all[:min(topN, len(all))] {
+		out = append(out, slog.Uint64(name(e.k), e.n))
+	}
+	return out
+}
+
+// topTable finds the most frequent keys in fixed memory: an open-addressed table where a new key,
+// when its neighbourhood is full, takes the place of the least counted one there and inherits its
+// count ("space-saving", Metwally et al. 2005), so that a frequent key is never pushed out by many
+// rare ones. Counts are exact until some neighbourhood of topProbe slots overflows; after that a
+// count may be too high, never too low.
+type topTable struct {
+	slots [topSlots]topSlot
+}
+
+const (
+	topSlots = 256
+	topProbe = 8
+	topKey   = 64 // longer keys are cut
+)
+
+type topSlot struct {
+	n    uint64
+	klen uint8
+	key  [topKey]byte
+}
+
+func add[K string | []byte](t *topTable, k K) {
+	if len(k) > topKey {
+		k = k[:topKey]
+	}
+	h := fnv(k)
+	least := -1
+	for p := uint32(0); p < topProbe; p++ {
+		i := int((h + p) % topSlots)
+		s := &t.slots[i]
+		if s.n == 0 {
+			s.klen = uint8(copy(s.key[:], k))
+			s.n = 1
+			return
+		}
+		if int(s.klen) == len(k) && string(s.key[:s.klen]) == string(k) {
+			s.n++
+			return
+		}
+		if least < 0 || s.n < t.slots[least].n {
+			least = i
+		}
+	}
+	s := &t.slots[least]
+	s.klen = uint8(copy(s.key[:], k))
+	s.n++
+}
+
+func (t *topTable) add(k string) { add(t, k) }
+
+func (t *topTable) drain(into map[string]uint64) {
+	for i := range t.slots {
+		s := &t.slots[i]
+		if s.n > 0 {
+			into[string(s.key[:s.klen])] += s.n
+			s.n = 0
+		}
+	}
+}
