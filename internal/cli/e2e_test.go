@@ -409,7 +409,7 @@ func TestBinaryStatusEndpoint(t *testing.T) {
 
 func TestBinaryLogsOneLinePerRequestWithoutQuery(t *testing.T) {
 	t.Parallel()
-	p := start(t, nil, "serve")
+	p := start(t, []string{"MAINTPAGE_LOG_REQUESTS=all"}, "serve")
 	get(t, p, "POST", "/orders/7?token=s3cret", map[string]string{"Authorization": "Bearer hunter2hunter2"})
 	var line map[string]any
 	deadline := time.Now().Add(10 * time.Second)

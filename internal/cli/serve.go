@@ -22,6 +22,7 @@ import (
 	"github.com/maintpage/maintpage/internal/config"
 	"github.com/maintpage/maintpage/internal/gate"
 	"github.com/maintpage/maintpage/internal/metrics"
+	"github.com/maintpage/maintpage/internal/reqlog"
 	"github.com/maintpage/maintpage/internal/respond"
 	"github.com/maintpage/maintpage/internal/server"
 	"github.com/maintpage/maintpage/internal/state"
@@ -79,8 +80,14 @@ Settings come from flags, then environment variables, then the --config file, th
 			return usageErr(err)
 		}
 		ctx := cmd.Context()
-		appLog, reqLog, flush := loggers(ctx, cfg, e.stdout, e.stderr)
-		defer flush()
+		appLog, reqLog, err := loggers(cfg, e.stdout, e.stderr)
+		if err != nil {
+			return usageErr(err)
+		}
+		if reqLog != nil {
+			// Deferred first, so it runs last: after the server has answered its last request.
+			defer reqLog.Close()
+		}
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		m := metrics.New(reg)
@@ -113,12 +120,13 @@ Settings come from flags, then environment variables, then the --config file, th
 type serverParts struct {
 	load        func() (*config.Config, error) // loads the configuration again, for a reload
 	build       func(*config.Config) (http.Handler, error)
-	log, reqLog *slog.Logger // reqLog nil: no request log
+	log         *slog.Logger
+	reqLog      *reqlog.Logger // nil: no request log
 	metrics     http.Handler // served at /metrics on metrics_listen when that is set
 }
 
 // serverOptions translates the configuration into the server's options.
-func serverOptions(c *config.Config, h http.Handler, log, reqLog *slog.Logger) server.Options {
+func serverOptions(c *config.Config, h http.Handler, log *slog.Logger, reqLog *reqlog.Logger) server.Options {
 	return server.Options{
 		Addr: c.Addr(), Handler: h,
 		ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout,
@@ -304,22 +312,28 @@ func startState(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sta
 }
 
 // loggers builds the process log (stderr) and the request log (stdout, buffered; nil when off).
-func loggers(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) (app, req *slog.Logger, flush func()) {
+// Closing the request log writes out its last lines: call it once the server has stopped.
+func loggers(cfg *config.Config, stdout, stderr io.Writer) (app *slog.Logger, req *reqlog.Logger, err error) {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel)) //nolint:errcheck // validated by config
 	opts := &slog.HandlerOptions{Level: level}
-	newHandler := func(w io.Writer) slog.Handler {
-		if cfg.LogFormat == "json" {
-			return slog.NewJSONHandler(w, opts)
-		}
-		return slog.NewTextHandler(w, opts)
+	if cfg.LogFormat == "json" {
+		app = slog.New(slog.NewJSONHandler(stderr, opts))
+	} else {
+		app = slog.New(slog.NewTextHandler(stderr, opts))
 	}
-	app = slog.New(newHandler(stderr))
 	if cfg.LogFormat == "off" {
-		return app, nil, func() {}
+		return app, nil, nil
 	}
-	lw := server.NewLogWriter(ctx, stdout)
-	return app, slog.New(newHandler(lw)), lw.Flush
+	mode, err := reqlog.ParseMode(cfg.LogRequests)
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err = reqlog.New(reqlog.Options{
+		Out: stdout, Text: cfg.LogFormat == "text", Mode: mode,
+		SampleEvery: cfg.LogSample, SummaryEvery: cfg.LogSummaryInterval,
+	})
+	return app, req, err
 }
 
 func newCheckCmd(e *env) *cobra.Command {

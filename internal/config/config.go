@@ -13,21 +13,24 @@ type Config struct {
 	File string // the YAML file it was loaded from, if any
 
 	// Server.
-	Port              int
-	Listen            string // host:port; when empty, ":Port"
-	H2C               bool
-	FastPath          bool
-	ReadHeaderTimeout time.Duration
-	ReadTimeout       time.Duration
-	WriteTimeout      time.Duration
-	IdleTimeout       time.Duration
-	ShutdownTimeout   time.Duration
-	MaxHeaderBytes    int
-	MaxBodyBytes      int64 // read at most this much of a request body, then close the connection
-	LogFormat         string
-	LogLevel          string
-	MetricsListen     string
-	MetricsToken      string
+	Port               int
+	Listen             string // host:port; when empty, ":Port"
+	H2C                bool
+	FastPath           bool
+	ReadHeaderTimeout  time.Duration
+	ReadTimeout        time.Duration
+	WriteTimeout       time.Duration
+	IdleTimeout        time.Duration
+	ShutdownTimeout    time.Duration
+	MaxHeaderBytes     int
+	MaxBodyBytes       int64 // read at most this much of a request body, then close the connection
+	LogFormat          string
+	LogRequests        string // summary, sample or all
+	LogSample          int
+	LogSummaryInterval time.Duration
+	LogLevel           string
+	MetricsListen      string
+	MetricsToken       string
 
 	// The maintenance response.
 	Message           string
@@ -130,6 +133,9 @@ func RestartNeeded(a, b *Config) []string {
 	add(a.ShutdownTimeout != b.ShutdownTimeout, "shutdown_timeout")
 	add(a.MaxHeaderBytes != b.MaxHeaderBytes, "max_header_bytes")
 	add(a.LogFormat != b.LogFormat, "log_format")
+	add(a.LogRequests != b.LogRequests, "log_requests")
+	add(a.LogSample != b.LogSample, "log_sample")
+	add(a.LogSummaryInterval != b.LogSummaryInterval, "log_summary_interval")
 	add(a.LogLevel != b.LogLevel, "log_level")
 	add(a.State != b.State, "state")
 	add(a.StartupState != b.StartupState, "startup_state")

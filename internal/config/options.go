@@ -145,6 +145,15 @@ var options = []Option{
 	{Key: "log_format", Env: "MAINTPAGE_LOG_FORMAT", Flag: "log-format", Default: "json",
 		Help: "request log: json, text or off",
 		set:  func(c *Config, v string) error { return setEnum(&c.LogFormat, v, "json", "text", "off") }},
+	{Key: "log_requests", Env: "MAINTPAGE_LOG_REQUESTS", Flag: "log-requests", Default: "summary",
+		Help: "which requests get a line: summary (the maintenance answers counted in one line every log_summary_interval), sample (one in log_sample of the 503 maintenance answers) or all; every other request always gets one",
+		set:  func(c *Config, v string) error { return setEnum(&c.LogRequests, v, "summary", "sample", "all") }},
+	{Key: "log_sample", Env: "MAINTPAGE_LOG_SAMPLE", Flag: "log-sample", Default: "100",
+		Help: "log_requests: sample writes one in this many 503 maintenance answers of each path class (the first always)",
+		set:  func(c *Config, v string) error { return setInt(&c.LogSample, v, 1, 1000000) }},
+	{Key: "log_summary_interval", Env: "MAINTPAGE_LOG_SUMMARY_INTERVAL", Flag: "log-summary-interval", Default: "10s",
+		Help: "log_requests: summary writes its line this often (none for an interval without requests)",
+		set:  func(c *Config, v string) error { return setPositiveDurationMin(&c.LogSummaryInterval, v, time.Second) }},
 	{Key: "log_level", Env: "MAINTPAGE_LOG_LEVEL", Flag: "log-level", Default: "info",
 		Help: "debug, info, warn or error",
 		set:  func(c *Config, v string) error { return setEnum(&c.LogLevel, v, "debug", "info", "warn", "error") }},
@@ -418,6 +427,19 @@ func setPrefixes(dst *[]netip.Prefix, v string) error {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	*dst = out
+	return nil
+}
+
+// setPositiveDurationMin is setDuration for an interval that must be at least min.
+func setPositiveDurationMin(dst *time.Duration, v string, min time.Duration) error {
+	var d time.Duration
+	if err := setDuration(&d, v, min); err != nil {
+		return err
+	}
+	if d == 0 {
+		return fmt.Errorf("must not be 0: use at least %v", min)
+	}
+	*dst = d
 	return nil
 }
 

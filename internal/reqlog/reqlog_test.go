@@ -66,7 +66,7 @@ func TestConcurrentLinesWhole(t *testing.T) {
 	for _, text := range []bool{false, true} {
 		out := &writes{}
 		l := newLogger(t, Options{Out: out, Text: text, Mode: All, BufferSize: 8 << 10, FlushEvery: time.Millisecond})
-		const goroutines, each = 16, 2000
+		const goroutines, each = 8, 1500
 		var wg sync.WaitGroup
 		for g := range goroutines {
 			wg.Go(func() {

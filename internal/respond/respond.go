@@ -15,6 +15,7 @@ import (
 	"github.com/maintpage/maintpage/internal/negotiate"
 	"github.com/maintpage/maintpage/internal/page"
 	"github.com/maintpage/maintpage/internal/rules"
+	"github.com/maintpage/maintpage/internal/reqlog"
 	"github.com/maintpage/maintpage/internal/server"
 )
 
@@ -214,6 +215,7 @@ func (r *Responder) serve(w http.ResponseWriter, req *http.Request, resp *respon
 		r.cors.annotate(h, req)
 	}
 	c := r.choose(resp, req.Header.Get("Accept"), req.Header.Get("Accept-Language"))
+	reqlog.MarkMaintenance(w, c.format.String())
 	if c.retry != nil {
 		h["Retry-After"] = c.retry
 	}
@@ -304,7 +306,7 @@ func (r *Responder) ServeFast(dst []byte, q *server.FastRequest) (server.FastRes
 		dst = append(dst, "\r\n"...)
 	}
 	resp.count(c.format)
-	return server.FastResponse{Head: dst, Body: c.fixed.body, Status: resp.status}, true
+	return server.FastResponse{Head: dst, Body: c.fixed.body, Status: resp.status, Format: c.format.String()}, true
 }
 
 var closeValue = []string{"close"}

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/maintpage/maintpage/internal/reqlog"
 )
 
 // The fast path answers, on the server's own connections, the requests whose whole answer is ready
@@ -39,6 +40,7 @@ type FastResponse struct {
 	Head   []byte
 	Body   []byte
 	Status int
+	Format string // the format's name, for the request log: html, json, problem+json or text
 }
 
 // FastHandler is a handler that can answer some requests from ready bytes. ServeFast appends the
@@ -67,7 +69,7 @@ type fastListener struct {
 	stopOnce sync.Once
 
 	handler                                      *atomic.Pointer[http.Handler]
-	reqLog                                       *slog.Logger
+	reqLog                                       *reqlog.Logger
 	readHeaderTimeout, idleTimeout, writeTimeout time.Duration
 
 	mu    sync.Mutex
@@ -75,7 +77,7 @@ type fastListener struct {
 	wg    sync.WaitGroup
 }
 
-func newFastListener(ln net.Listener, h *atomic.Pointer[http.Handler], srv *http.Server, reqLog *slog.Logger) *fastListener {
+func newFastListener(ln net.Listener, h *atomic.Pointer[http.Handler], srv *http.Server, reqLog *reqlog.Logger) *fastListener {
 	idle := srv.IdleTimeout
 	if idle == 0 {
 		idle = srv.ReadTimeout
@@ -360,7 +362,12 @@ func (fc *fastConn) log(req *FastRequest, resp *FastResponse, start time.Time) {
 	if req.Method == http.MethodHead {
 		size = 0
 	}
-	logLine(fc.l.reqLog, req.Method, req.Path, resp.Status, int64(size), time.Since(start), fc.remote)
+	// Every answer of the fast path is a plain maintenance answer: ready bytes, no server logic.
+	e := reqlog.Entry{
+		Method: req.Method, Path: req.Path, Status: resp.Status, Bytes: int64(size),
+		Duration: time.Since(start), Remote: fc.remote, Maintenance: true, Format: resp.Format,
+	}
+	fc.l.reqLog.Log(&e)
 }
 
 // handOver gives the connection to net/http with the bytes already read, unless the server is

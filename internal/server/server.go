@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/maintpage/maintpage/internal/reqlog"
 )
 
 // Options configure one listener and what answers on it. They hold what the server needs, not the
@@ -26,9 +28,9 @@ type Options struct {
 	// answer from ready bytes before net/http parses it.
 	H2C, FastPath bool
 
-	// Log is for the server's own messages; RequestLog gets one line per request (nil: none).
+	// Log is for the server's own messages; RequestLog gets every answered request (nil: none).
 	Log        *slog.Logger
-	RequestLog *slog.Logger
+	RequestLog *reqlog.Logger
 }
 
 // Server serves one listener in the background, from Open until Close.
@@ -63,7 +65,7 @@ func Open(o Options) (*Server, error) {
 		(*s.handler.Load()).ServeHTTP(w, r)
 	})
 	if o.RequestLog != nil {
-		root = logRequests(root, o.RequestLog)
+		root = o.RequestLog.Wrap(root)
 	}
 	s.http = newHTTPServer(o, root)
 	served := ln
