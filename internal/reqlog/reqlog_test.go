@@ -398,3 +398,24 @@ func TestLogAllocatesNothing(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkLog is the cost of one Log call in each mode, from as many goroutines as cores.
+func BenchmarkLog(b *testing.B) {
+	for _, mode := range []Mode{All, Sample, Summary} {
+		b.Run(mode.String(), func(b *testing.B) {
+			l, err := New(Options{Out: discard{}, Mode: mode})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				e := Entry{Method: "GET", Path: "/some/page", Status: 503, Bytes: 6703, Duration: 12345,
+					Remote: fmt.Sprintf("203.0.113.9:%d", time.Now().UnixNano()%60000), Maintenance: true, Format: "html"}
+				for pb.Next() {
+					l.Log(&e)
+				}
+			})
+		})
+	}
+}

@@ -2,6 +2,7 @@ package reqlog
 
 import (
 	"cmp"
+	"hash/maphash"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -18,7 +19,7 @@ type sampler struct {
 }
 
 func (s *sampler) keep(path string, n int) bool {
-	c := s.counts[fnv(pathClass(path))%uint32(len(s.counts))].Add(1) - 1
+	c := s.counts[hash(pathClass(path))%uint64(len(s.counts))].Add(1) - 1
 	return c%uint64(n) == 0
 }
 
@@ -32,13 +33,16 @@ func pathClass(p string) string {
 	return p
 }
 
-func fnv[K string | []byte](k K) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(k); i++ {
-		h ^= uint32(k[i])
-		h *= 16777619
+var seed = maphash.MakeSeed()
+
+func hash[K string | []byte](k K) uint64 {
+	switch k := any(k).(type) {
+	case string:
+		return maphash.String(seed, k)
+	case []byte:
+		return maphash.Bytes(seed, k)
 	}
-	return h
+	panic("unreachable")
 }
 
 // summary counts requests between two summary lines. Requests are spread over shards by their
@@ -50,6 +54,7 @@ type summary struct {
 
 type shard struct {
 	mu          sync.Mutex
+	peers       [16]peer // the networks of recent peers: parsing an address costs more than the rest
 	requests    uint64
 	maintenance uint64
 	status      [600]uint64 // by status code; 0 holds anything outside 100–599
@@ -76,10 +81,23 @@ func formatIndex(f string) int {
 
 func newSummary() *summary { return new(summary) }
 
+// peer is a peer's address and its network's key; ok is false for an address that does not parse.
+type peer struct {
+	n    uint8
+	addr [64]byte
+	key  [17]byte
+	ok   bool
+}
+
 func (s *summary) add(e *Entry) {
-	net, hasNet := network(e.Remote)
-	sh := &s.shards[fnv(e.Remote)%uint32(len(s.shards))]
+	h := hash(e.Remote)
+	sh := &s.shards[h%uint64(len(s.shards))]
 	sh.mu.Lock()
+	p := &sh.peers[h/uint64(len(s.shards))%uint64(len(sh.peers))]
+	if int(p.n) != len(e.Remote) || string(p.addr[:p.n]) != e.Remote {
+		p.key, p.ok = network(e.Remote)
+		p.n = uint8(copy(p.addr[:], e.Remote))
+	}
 	sh.requests++
 	if e.Maintenance {
 		sh.maintenance++
@@ -91,8 +109,8 @@ func (s *summary) add(e *Entry) {
 	}
 	sh.status[st]++
 	sh.paths.add(e.Path)
-	if hasNet {
-		add(&sh.networks, net[:])
+	if p.ok {
+		add(&sh.networks, p.key[:])
 	}
 	sh.mu.Unlock()
 }
@@ -231,9 +249,9 @@ func add[K string | []byte](t *topTable, k K) {
 	if len(k) > topKey {
 		k = k[:topKey]
 	}
-	h := fnv(k)
+	h := hash(k)
 	least := -1
-	for p := uint32(0); p < topProbe; p++ {
+	for p := uint64(0); p < topProbe; p++ {
 		i := int((h + p) % topSlots)
 		s := &t.slots[i]
 		if s.n == 0 {
