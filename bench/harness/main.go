@@ -318,6 +318,7 @@ func (h *harness) measure(ctx context.Context, s *system, round, conns int, o op
 			return c
 		}
 	}
+	logStart := in.logBefore()
 	r, raw, err := runWrk(ctx, h.wrk, url, conns, o.duration)
 	c.Raw = raw
 	if err != nil {
@@ -340,6 +341,7 @@ func (h *harness) measure(ctx context.Context, s *system, round, conns int, o op
 		c.Error = "after load: " + err.Error()
 		return c
 	}
+	in.logAfter(&c, logStart)
 	if c.WrongStatus > 0 {
 		c.Error = fmt.Sprintf("%d response(s) with the wrong status class under load", c.WrongStatus)
 	}

@@ -26,6 +26,11 @@ type cell struct {
 	Error       string     `json:"error,omitempty"`
 	Unavailable bool       `json:"unavailable,omitempty"`
 	Raw         string     `json:"wrk_output,omitempty"`
+	// The request log's rows: bytes and lines written during the load, and the size of the
+	// summary line written at shutdown.
+	LogBytes         int64 `json:"log_bytes,omitempty"`
+	LogLines         int64 `json:"log_lines,omitempty"`
+	SummaryLineBytes int64 `json:"summary_line_bytes,omitempty"`
 }
 
 // row is the median over rounds of one system at one connection count.
@@ -263,6 +268,7 @@ func (r *results) goals() []goal {
 		}
 		gs = append(gs, g)
 	}
+	gs = append(gs, r.logGoals(verdict)...)
 	g := goal{Goal: "maintpage start-up to the first 503", Target: "≤ 50 ms", Met: "not measured", Measured: "not measured"}
 	if xs := r.Startup["maintpage"]; len(xs) > 0 {
 		v := median(xs)
@@ -343,6 +349,7 @@ func (r *results) markdown() string {
 			"Content-Type); the Flask app answers its catch-all route, 200 `FALLBACK trying to reach %s: …`. Ratios are to nginx.", r.ReferenceBytes, benchPath))
 	section("gate", "Gate pass-through",
 		"A small Go upstream answers 200 `upstream OK`; it is measured directly, through maintpage gate with maintenance off, and through nginx proxy_pass with a keep-alive pool. The upstream shares the cores too. Ratios are to nginx proxy_pass.")
+	b.WriteString(r.logMarkdown())
 
 	if len(r.Startup) > 0 {
 		fmt.Fprintf(&b, "## Start-up: exec to the first expected answer\n\nA tight loop of TCP connects and one request each, from the moment before exec.\n\n")

@@ -47,6 +47,8 @@ type instance struct {
 	main    *proc   // the server measured (RSS)
 	deps    []*proc // servers it needs (the upstream)
 	startup time.Duration
+	// requestLog is the file maintpage's request log goes to, for the log rows (logging.go).
+	requestLog string
 }
 
 func (in *instance) stop() {
@@ -60,7 +62,7 @@ func (in *instance) stop() {
 var errUnavailable = errors.New("not available")
 
 func allSystems() []*system {
-	return []*system{
+	return append([]*system{
 		{ID: "maintpage", Name: "maintpage serve", Group: "maintenance", Baseline: "nginx", Want: 503, start: startMaintpage},
 		// The same binary with the fast path off: what net/http alone does, to show what the fast path is worth.
 		{ID: "maintpage-nethttp", Name: "maintpage serve, fast_path off (net/http only)", Group: "maintenance", Baseline: "nginx", Want: 503,
@@ -71,7 +73,7 @@ func allSystems() []*system {
 		{ID: "upstream", Name: "upstream direct", Group: "gate", Baseline: "nginx-proxy", Want: 200, start: startUpstreamDirect},
 		{ID: "gate", Name: "maintpage gate (maintenance off)", Group: "gate", Baseline: "nginx-proxy", Want: 200, start: startGate},
 		{ID: "nginx-proxy", Name: "nginx proxy_pass (keepalive 64)", Group: "gate", Baseline: "nginx-proxy", Want: 200, start: startNginxProxy},
-	}
+	}, logSystems()...)
 }
 
 // reference is maintpage's default HTML response, which nginx is configured to repeat byte for byte.
@@ -416,7 +418,7 @@ func (h *harness) check(s *system, in *instance) error {
 	}
 	var want []byte
 	switch s.ID {
-	case "maintpage", "maintpage-nethttp", "nginx":
+	case "maintpage", "maintpage-nethttp", "nginx", "maintpage-log-summary", "maintpage-log-sample", "maintpage-log-all":
 		want = h.ref.body
 		for _, k := range []string{"Retry-After", "Cache-Control", "Content-Type"} {
 			if got, w := resp.Header.Get(k), h.ref.header.Get(k); got != w {
