@@ -14,8 +14,8 @@ import (
 	"github.com/maintpage/maintpage/internal/metrics"
 	"github.com/maintpage/maintpage/internal/negotiate"
 	"github.com/maintpage/maintpage/internal/page"
-	"github.com/maintpage/maintpage/internal/rules"
 	"github.com/maintpage/maintpage/internal/reqlog"
+	"github.com/maintpage/maintpage/internal/rules"
 	"github.com/maintpage/maintpage/internal/server"
 )
 
