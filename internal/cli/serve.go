@@ -118,11 +118,11 @@ Settings come from flags, then environment variables, then the --config file, th
 
 // serverParts is what runServer wires besides the configuration and its first handler.
 type serverParts struct {
-	load        func() (*config.Config, error) // loads the configuration again, for a reload
-	build       func(*config.Config) (http.Handler, error)
-	log         *slog.Logger
-	reqLog      *reqlog.Logger // nil: no request log
-	metrics     http.Handler // served at /metrics on metrics_listen when that is set
+	load    func() (*config.Config, error) // loads the configuration again, for a reload
+	build   func(*config.Config) (http.Handler, error)
+	log     *slog.Logger
+	reqLog  *reqlog.Logger // nil: no request log
+	metrics http.Handler   // served at /metrics on metrics_listen when that is set
 }
 
 // serverOptions translates the configuration into the server's options.

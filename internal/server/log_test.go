@@ -1,14 +1,10 @@
 package server
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net"
 	"testing"
-	"time"
 
-	"github.com/maintpage/maintpage/internal/config"
 	"github.com/maintpage/maintpage/internal/reqlog"
 )
 
@@ -16,36 +12,15 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// startLogged starts a server with the fast path and a request log in mode.
+// startLogged opens a server with the fast path and a request log in mode.
 func startLogged(t testing.TB, mode reqlog.Mode) string {
 	t.Helper()
-	cfg, err := config.Load("", func(k string) string {
-		return map[string]string{"MAINTPAGE_LISTEN": "127.0.0.1:0"}[k]
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rl, err := reqlog.New(reqlog.Options{Out: discard{}, Mode: mode, SampleEvery: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Config: cfg, Handler: twoPaths{}, Log: slog.New(slog.DiscardHandler), RequestLog: rl,
-			Listening: func(a net.Addr) { addr <- a.String() }})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-		rl.Close()
-	})
-	return <-addr
+	t.Cleanup(func() { rl.Close() }) // after the server's Close: cleanups run last first
+	return openServer(t, twoPaths{}, func(o *Options) { o.RequestLog = rl }).Addr().String()
 }
 
 // TestFastPathLogsWithoutAllocating is TestFastPathAllocatesNothingPerRequest with the request log
