@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/maintpage/maintpage/internal/reqlog"
 )
 
 // twoPaths answers every request with 503 and the same body on both paths, and says in a header
@@ -273,56 +275,86 @@ func TestFastPathOff(t *testing.T) {
 	}
 }
 
+// logModes are the request log's settings the fast path is measured with: off, and each mode.
+var logModes = []struct {
+	name string
+	mode reqlog.Mode
+	on   bool
+}{{"log_off", 0, false}, {"log_all", reqlog.All, true}, {"log_sample", reqlog.Sample, true}, {"log_summary", reqlog.Summary, true}}
+
+// openLogged opens a server with the fast path and, when on, a request log in mode that writes to
+// io.Discard.
+func openLogged(t testing.TB, on bool, mode reqlog.Mode) string {
+	t.Helper()
+	if !on {
+		return openServer(t, twoPaths{}, nil).Addr().String()
+	}
+	rl, err := reqlog.New(reqlog.Options{Out: io.Discard, Mode: mode, SampleEvery: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rl.Close() }) // after the server's Close: cleanups run last first
+	return openServer(t, twoPaths{}, func(o *Options) { o.RequestLog = rl }).Addr().String()
+}
+
 // BenchmarkFastPathRoundTrip sends keep-alive requests over loopback TCP and reads the answers
-// with no allocation on the client side, so allocs/op is what the server's fast path allocates.
+// with no allocation on the client side, so allocs/op is what the server's fast path allocates,
+// with the request log off and in each mode.
 func BenchmarkFastPathRoundTrip(b *testing.B) {
-	s := openServer(b, twoPaths{}, nil)
-	c, err := net.Dial("tcp", s.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	req := []byte("GET /x HTTP/1.1\r\nHost: h\r\nAccept: text/html\r\n\r\n")
-	// Learn the response's length once, then read exactly that much each time.
-	c.Write(req)
-	buf := make([]byte, 4096)
-	n, err := c.Read(buf)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		c.Write(req)
-		if _, err := io.ReadFull(c, buf[:n]); err != nil {
-			b.Fatal(err)
-		}
+	for _, m := range logModes {
+		b.Run(m.name, func(b *testing.B) {
+			c, err := net.Dial("tcp", openLogged(b, m.on, m.mode))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			req := []byte("GET /x HTTP/1.1\r\nHost: h\r\nAccept: text/html\r\n\r\n")
+			// Learn the response's length once, then read exactly that much each time.
+			c.Write(req)
+			buf := make([]byte, 4096)
+			n, err := c.Read(buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				c.Write(req)
+				if _, err := io.ReadFull(c, buf[:n]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
+// TestFastPathAllocatesNothingPerRequest: neither answering nor logging (writing, sampling or
+// counting the line) allocates.
 func TestFastPathAllocatesNothingPerRequest(t *testing.T) {
-	c := dial(t, startServer(t, twoPaths{}, nil))
-	req := []byte("GET /x HTTP/1.1\r\nHost: h\r\nAccept: text/html\r\nAccept-Language: de\r\n\r\n")
-	c.c.Write(req)
-	resp, _ := c.read("GET")
-	if resp.Header.Get("Served-By") != "fast" {
-		t.Fatal("not served by the fast path")
-	}
-	buf := make([]byte, 4096)
-	var n int
-	c.c.Write(req)
-	n, _ = c.r.Read(buf) // the client's buffered reader is empty: this is one whole response
-	if n == 0 {
-		t.Fatal("no response")
-	}
-	allocs := testing.AllocsPerRun(500, func() {
+	for _, m := range logModes {
+		c := dial(t, openLogged(t, m.on, m.mode))
+		req := []byte("GET /x HTTP/1.1\r\nHost: h\r\nAccept: text/html\r\nAccept-Language: de\r\n\r\n")
 		c.c.Write(req)
-		if _, err := io.ReadFull(c.r, buf[:n]); err != nil {
-			t.Fatal(err)
+		resp, _ := c.read("GET")
+		if resp.Header.Get("Served-By") != "fast" {
+			t.Fatal("not served by the fast path")
 		}
-	})
-	if allocs != 0 {
-		t.Errorf("%v allocations per request on the fast path, want 0", allocs)
+		buf := make([]byte, 4096)
+		var n int
+		c.c.Write(req)
+		n, _ = c.r.Read(buf) // the client's buffered reader is empty: this is one whole response
+		if n == 0 {
+			t.Fatal("no response")
+		}
+		allocs := testing.AllocsPerRun(500, func() {
+			c.c.Write(req)
+			if _, err := io.ReadFull(c.r, buf[:n]); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per request on the fast path, want 0", m.name, allocs)
+		}
 	}
 }
 
