@@ -61,11 +61,14 @@ type fastBuffers struct {
 var fastPool = sync.Pool{New: func() any { return &fastBuffers{out: make([]byte, 0, 1024)} }}
 
 // fastListener is the listener net/http serves: it returns only the connections the fast path
-// handed over. The fast path accepts from the real listener itself.
+// handed over before answering on them. The fast path accepts from the real listener itself.
 type fastListener struct {
 	net.Listener
-	handoff  chan net.Conn
-	done     chan struct{}
+	handoff chan net.Conn
+	// handoffLater has the connections handed over after an answer; it is handoff unless the
+	// server speaks h2c (see handOver).
+	handoffLater chan net.Conn
+	done         chan struct{}
 	stopOnce sync.Once
 
 	handler                                      *atomic.Pointer[http.Handler]
@@ -82,9 +85,11 @@ func newFastListener(ln net.Listener, h *atomic.Pointer[http.Handler], srv *http
 	if idle == 0 {
 		idle = srv.ReadTimeout
 	}
+	handoff := make(chan net.Conn)
 	return &fastListener{
 		Listener:          ln,
-		handoff:           make(chan net.Conn),
+		handoff:           handoff,
+		handoffLater:      handoff,
 		done:              make(chan struct{}),
 		handler:           h,
 		reqLog:            reqLog,
@@ -134,6 +139,37 @@ func (l *fastListener) Accept() (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 }
+
+// laterListener returns the listener of the connections handed over after an answer, for a server
+// of its own; from then on handoff has only the others.
+func (l *fastListener) laterListener() net.Listener {
+	l.handoffLater = make(chan net.Conn)
+	return &laterListener{l: l, done: make(chan struct{})}
+}
+
+// laterListener closes on its own: each http.Server must see its own listener closed by its own
+// Shutdown, or it takes the closing for a failure.
+type laterListener struct {
+	l    *fastListener
+	done chan struct{}
+	once sync.Once
+}
+
+func (ll *laterListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-ll.l.handoffLater:
+		return c, nil
+	case <-ll.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (ll *laterListener) Close() error {
+	ll.once.Do(func() { close(ll.done) })
+	return nil
+}
+
+func (ll *laterListener) Addr() net.Addr { return ll.l.Addr() }
 
 // Close stops accepting; net/http calls it on Shutdown.
 func (l *fastListener) Close() error {
@@ -215,66 +251,90 @@ func (fc *fastConn) serve() {
 	buf := b.in[:]
 	n := 0
 	served := false
+	afterPOST := false
 	var req FastRequest
 	for {
-		// Read until a whole head is buffered. As net/http does: read_header_timeout from accept
-		// for the first request, idle_timeout between requests for the first byte of the next,
-		// then read_header_timeout for the rest of its head.
-		end := bytes.Index(buf[:n], crlfcrlf)
-		if end < 0 {
-			started := n > 0
-			switch {
-			case !served:
+		// As net/http does: read_header_timeout from accept for the first request, idle_timeout
+		// between requests for the first byte of the next, then read_header_timeout for the rest
+		// of its head.
+		started := !served || n > 0
+		if started {
+			fc.c.SetReadDeadline(deadline(fc.l.readHeaderTimeout))
+		} else {
+			fc.c.SetReadDeadline(deadline(fc.l.idleTimeout))
+		}
+		// A shutdown that began before the deadline was set must not wait for it.
+		if fc.l.stopping() {
+			fc.c.Close()
+			return
+		}
+		// read reads more of the head into buf; false means the connection is finished with,
+		// closed or handed over.
+		read := func() bool {
+			m, err := fc.c.Read(buf[n:])
+			if m > 0 && !started {
 				fc.c.SetReadDeadline(deadline(fc.l.readHeaderTimeout))
 				started = true
-			case n == 0:
-				fc.c.SetReadDeadline(deadline(fc.l.idleTimeout))
+				if fc.l.stopping() {
+					fc.c.Close()
+					return false
+				}
 			}
-			// A shutdown that began before the deadline was set must not wait for it.
-			if fc.l.stopping() {
+			n += m
+			if err != nil {
+				if n > 0 && !isTimeout(err) && !fc.l.stopping() {
+					// Let net/http tell the client what was wrong with a partial request.
+					fc.handOver(buf[:n], served)
+					return false
+				}
 				fc.c.Close()
+				return false
+			}
+			return true
+		}
+		if afterPOST {
+			// net/http skips up to four CR or LF bytes before the request that follows a POST
+			// (RFC 9112 section 2.2's tolerance for clients that send CRLF after a body), looking
+			// at four bytes once they are there; so do we, or the two would read different
+			// requests from the same bytes.
+			for n < 4 {
+				if !read() {
+					return
+				}
+			}
+			k := 0
+			for k < 4 && (buf[k] == '\r' || buf[k] == '\n') {
+				k++
+			}
+			n = copy(buf, buf[k:n])
+			afterPOST = false
+		}
+		// Read line by line until a whole head is buffered, checking each line as it completes:
+		// the first line the fast path would not answer hands the connection over at once, so
+		// that net/http answers it as soon as it would have on its own (a bad request line gets
+		// its 400 without waiting for a head that never ends). Bytes left from the previous
+		// request are checked the same way as new ones.
+		p := headParser{r: &req}
+		req = FastRequest{}
+		for {
+			done, ok := p.feed(buf[:n])
+			if !ok {
+				fc.handOver(buf[:n], served)
 				return
 			}
-			scanned := 0
-			for end < 0 {
-				if n == len(buf) {
-					fc.handOver(buf[:n])
-					return
-				}
-				m, err := fc.c.Read(buf[n:])
-				if m > 0 && !started {
-					fc.c.SetReadDeadline(deadline(fc.l.readHeaderTimeout))
-					started = true
-					if fc.l.stopping() {
-						fc.c.Close()
-						return
-					}
-				}
-				n += m
-				if err != nil {
-					if n > 0 && !isTimeout(err) && !fc.l.stopping() {
-						// Let net/http tell the client what was wrong with a partial request.
-						fc.handOver(buf[:n])
-						return
-					}
-					fc.c.Close()
-					return
-				}
-				// Search only what is new (and the three bytes before it), so a head sent a byte
-				// at a time costs no more than one sent whole.
-				from := max(scanned-3, 0)
-				if k := bytes.Index(buf[from:n], crlfcrlf); k >= 0 {
-					end = from + k
-				} else if bareLF(buf[from:n], from > 0 && buf[from-1] == '\r') {
-					// Line endings net/http accepts and the fast path does not.
-					fc.handOver(buf[:n])
-					return
-				}
-				scanned = n
+			if done {
+				break
+			}
+			if n == len(buf) {
+				fc.handOver(buf[:n], served)
+				return
+			}
+			if !read() {
+				return
 			}
 		}
-		headLen := end + 4
-		keep, ok := parseRequest(buf[:headLen], &req)
+		headLen := p.pos
+		keep, ok := p.finish()
 		var resp FastResponse
 		if ok {
 			if fh, isFast := (*fc.l.handler.Load()).(FastHandler); isFast {
@@ -289,16 +349,17 @@ func (fc *fastConn) serve() {
 					}
 					fc.log(&req, &resp, start)
 					b.out = resp.Head[:0] // keep the grown buffer
-					served = true
+					afterPOST = req.Method == http.MethodPost
 				}
 			} else {
 				ok = false
 			}
 		}
 		if !ok {
-			fc.handOver(buf[:n])
+			fc.handOver(buf[:n], served)
 			return
 		}
+		served = true
 		n = copy(buf, buf[headLen:n])
 		if !keep {
 			fc.c.Close()
@@ -306,19 +367,6 @@ func (fc *fastConn) serve() {
 		}
 	}
 }
-
-// bareLF reports whether b holds a LF that no CR precedes; prevCR says whether the byte before b is
-// a CR.
-func bareLF(b []byte, prevCR bool) bool {
-	for i, c := range b {
-		if c == '\n' && !(i == 0 && prevCR) && (i == 0 || b[i-1] != '\r') {
-			return true
-		}
-	}
-	return false
-}
-
-var crlfcrlf = []byte("\r\n\r\n")
 
 func deadline(d time.Duration) time.Time {
 	if d <= 0 {
@@ -371,13 +419,19 @@ func (fc *fastConn) log(req *FastRequest, resp *FastResponse, start time.Time) {
 }
 
 // handOver gives the connection to net/http with the bytes already read, unless the server is
-// shutting down.
-func (fc *fastConn) handOver(read []byte) {
+// shutting down. A connection the fast path has answered on goes to a server that speaks only
+// HTTP/1: net/http switches to HTTP/2 only on a preface at the very start of a connection, and later
+// reads one as an HTTP/1 request (PRI * HTTP/2.0), which is what the client must get here too.
+func (fc *fastConn) handOver(read []byte, answered bool) {
 	fc.forget() // from now on net/http's shutdown, not ours, closes it
 	fc.c.SetDeadline(time.Time{})
 	pc := &prefixConn{Conn: fc.c, prefix: bytes.Clone(read)}
+	to := fc.l.handoff
+	if answered {
+		to = fc.l.handoffLater
+	}
 	select {
-	case fc.l.handoff <- pc:
+	case to <- pc:
 	case <-fc.l.done:
 		fc.c.Close()
 	}

@@ -399,22 +399,98 @@ func TestParseRequestRepeatAfterEmptyValue(t *testing.T) {
 	}
 }
 
-func TestBareLF(t *testing.T) {
+// TestFastPathAnswersBadLinesAtOnce sends heads that never complete: net/http answers 400 as soon as
+// it has read the bad line, and so must the fast path (it used to wait for the end of the head).
+func TestFastPathAnswersBadLinesAtOnce(t *testing.T) {
 	t.Parallel()
+	addr := startServer(t, twoPaths{}, func(o *Options) { o.ReadHeaderTimeout = 30 * time.Second })
+	for _, req := range []string{
+		"GET /\r\n",
+		"GET /foo bar/ HTTP/1.1\r\n",
+		"GET /x ICE/1.0\r\nHost: a\r\n",
+		"\r\nGET /test HTTP/1.1\r\n",
+	} {
+		c := dial(t, addr)
+		start := time.Now()
+		c.send(req)
+		resp, _ := c.read("GET")
+		if resp.StatusCode != 400 {
+			t.Errorf("%q: %d, want 400", req, resp.StatusCode)
+		}
+		if _, err := c.r.ReadByte(); err != io.EOF {
+			t.Errorf("%q: after the 400, read gave %v, want EOF", req, err)
+		}
+		// read_header_timeout is 30s: an answer that waited for it would take that long.
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("%q: answered and closed after %v, want at once (read_header_timeout is 30s)", req, took)
+		}
+	}
+}
+
+// TestFastPathChecksWhatFollowsAnAnswer pipelines a plain request and then one the fast path must
+// leave to net/http; the second gets net/http's answer, as without the fast path.
+func TestFastPathChecksWhatFollowsAnAnswer(t *testing.T) {
+	t.Parallel()
+	addr := startServer(t, twoPaths{}, func(o *Options) { o.ReadHeaderTimeout = 30 * time.Second })
+	first := "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
 	tests := []struct {
-		b      string
-		prevCR bool
-		want   bool
+		second     string
+		wantStatus int
+		wantBy     string
 	}{
-		{"a\r\nb\r\n", false, false},
-		{"a\nb", false, true},
-		{"\nb", true, false},
-		{"\nb", false, true},
-		{"", false, false},
+		{"GET /lf HTTP/1.1\nHost: t\n\n", 503, "net/http"},
+		{"GET /\r\n", 400, ""},
+		{"GET / HTTP/1.1\r\nHost: h\r\nX: a\x0cb\r\n\r\n", 400, ""},
 	}
 	for _, tt := range tests {
-		if got := bareLF([]byte(tt.b), tt.prevCR); got != tt.want {
-			t.Errorf("bareLF(%q, %v) = %v, want %v", tt.b, tt.prevCR, got, tt.want)
+		c := dial(t, addr)
+		c.send(first + tt.second)
+		if resp, _ := c.read("GET"); resp.Header.Get("Served-By") != "fast" {
+			t.Fatalf("%q: first answer by %q, want the fast path", tt.second, resp.Header.Get("Served-By"))
 		}
+		resp, _ := c.read("GET")
+		if resp.StatusCode != tt.wantStatus || resp.Header.Get("Served-By") != tt.wantBy {
+			t.Errorf("%q after a fast answer: %d by %q, want %d by %q", tt.second, resp.StatusCode, resp.Header.Get("Served-By"), tt.wantStatus, tt.wantBy)
+		}
+	}
+}
+
+// TestFastPathSkipsCRLFAfterPOST: net/http skips up to four CR/LF bytes after a POST; the fast
+// path, which answers body-less POSTs, must read the next request the same way.
+func TestFastPathSkipsCRLFAfterPOST(t *testing.T) {
+	t.Parallel()
+	c := dial(t, startServer(t, twoPaths{}, nil))
+	c.send("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n")
+	for i := range 2 {
+		if resp, _ := c.read("GET"); resp.StatusCode != 503 || resp.Header.Get("Served-By") != "fast" {
+			t.Errorf("response %d: %d by %q, want 503 by the fast path", i, resp.StatusCode, resp.Header.Get("Served-By"))
+		}
+	}
+}
+
+// TestFastPathNoHTTP2MidConnection: with h2c on, an HTTP/2 preface after an answer is read as an
+// HTTP/1 request (PRI * HTTP/2.0), answered, and the connection closed — as net/http does — not a
+// switch of protocol in the middle of a connection.
+func TestFastPathNoHTTP2MidConnection(t *testing.T) {
+	t.Parallel()
+	addr := startServer(t, twoPaths{}, func(o *Options) { o.H2C = true })
+	c := dial(t, addr)
+	c.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	if resp, _ := c.read("GET"); resp.Header.Get("Served-By") != "fast" {
+		t.Fatalf("first answer by %q, want the fast path", resp.Header.Get("Served-By"))
+	}
+	resp, _ := c.read("PRI")
+	if resp.StatusCode != 503 || resp.ProtoMajor != 1 || !resp.Close {
+		t.Errorf("preface after an answer: %s %d close=%v, want HTTP/1.1 503 and close", resp.Proto, resp.StatusCode, resp.Close)
+	}
+	if _, err := c.r.ReadByte(); err != io.EOF {
+		t.Errorf("after the preface's answer, read gave %v, want EOF", err)
+	}
+	// At the start of a connection the preface still starts HTTP/2.
+	c2 := dial(t, addr)
+	c2.send("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	head := make([]byte, 9)
+	if _, err := io.ReadFull(c2.r, head); err != nil || head[3] != 0x4 { // a SETTINGS frame
+		t.Errorf("preface at the start: read %x, %v; want the server's SETTINGS frame", head, err)
 	}
 }

@@ -5,119 +5,172 @@ import (
 	"unsafe"
 )
 
-// parseRequest reads a request head (ending in CRLF CRLF) into r. It accepts only what the fast path
-// can answer without a doubt — HTTP/1.1, an origin-form target with nothing to decode, no body, no
-// upgrade, no header it does not understand the framing of — and reports ok false for anything
-// else, so that net/http, not this parser, judges every unusual request. keep reports whether the
-// connection stays open after the answer.
+// parseRequest reads a whole request head (ending in CRLF CRLF) into r. It accepts only what the
+// fast path can answer without a doubt — HTTP/1.1, an origin-form target with nothing to decode, no
+// body, no upgrade, no header it does not understand the framing of — and reports ok false for
+// anything else, so that net/http, not this parser, judges every unusual request. keep reports
+// whether the connection stays open after the answer.
 func parseRequest(head []byte, r *FastRequest) (keep, ok bool) {
-	*r = FastRequest{}
-	line, rest, found := bytes.Cut(head, crlf)
-	if !found {
+	p := headParser{r: r}
+	done, ok := p.feed(head)
+	if !done || !ok || p.pos != len(head) {
 		return false, false
 	}
+	return p.finish()
+}
+
+// headParser reads a request head line by line as its bytes arrive, so that the fast path hands a
+// connection to net/http at the first line it would not answer itself — net/http answers a bad line
+// (400) as soon as it has read it, without waiting for a head that may never be completed.
+type headParser struct {
+	r       *FastRequest
+	pos     int // where the first line not yet read starts
+	scanned int // how far past pos no LF was found
+	keep    bool
+	hasHost bool
+	seen    uint8
+}
+
+// feed reads the complete lines of b[p.pos:] (b holds the whole head so far, from its first byte).
+// It reports done once the empty line that ends the head is read (the head is b[:p.pos]), and ok
+// false as soon as a line is one the fast path leaves to net/http: a bare LF (net/http accepts it
+// as a line end, the fast path does not), a bad request line, a header it does not take.
+func (p *headParser) feed(b []byte) (done, ok bool) {
+	for {
+		from := max(p.scanned, p.pos)
+		i := bytes.IndexByte(b[from:], '\n')
+		if i < 0 {
+			p.scanned = len(b)
+			return false, true
+		}
+		i += from
+		if i == p.pos || b[i-1] != '\r' {
+			return false, false // a LF without its CR
+		}
+		line := b[p.pos : i-1]
+		first := p.pos == 0
+		p.pos = i + 1
+		switch {
+		case first:
+			if !p.requestLine(line) {
+				return false, false
+			}
+		case len(line) == 0:
+			return true, true
+		default:
+			if !p.header(line) {
+				return false, false
+			}
+		}
+	}
+}
+
+// finish checks what only the whole head can tell.
+func (p *headParser) finish() (keep, ok bool) {
+	if !p.hasHost {
+		return false, false
+	}
+	return p.keep, true
+}
+
+func (p *headParser) requestLine(line []byte) bool {
 	method, line, found := bytes.Cut(line, sp)
 	if !found || !isToken(method) {
-		return false, false
+		return false
 	}
 	target, version, found := bytes.Cut(line, sp)
 	if !found || string(version) != "HTTP/1.1" || len(target) == 0 || target[0] != '/' {
-		return false, false
+		return false
 	}
 	for _, c := range target {
 		// No percent-encoding (the path would need decoding), no fragment, nothing outside
 		// visible ASCII.
 		if c <= ' ' || c >= 0x7f || c == '%' || c == '#' {
-			return false, false
+			return false
 		}
 	}
 	path, query, _ := bytes.Cut(target, question)
+	r := p.r
 	r.Method, r.Path, r.RawQuery = str(method), str(path), str(query)
-	keep = true
-	hasHost := false
-	var seen uint8
-	for len(rest) > 2 { // the head ends with the empty line's CRLF
-		line, rest, _ = bytes.Cut(rest, crlf)
-		if len(line) == 0 {
-			break
+	p.keep = true
+	return true
+}
+
+func (p *headParser) header(line []byte) bool {
+	if line[0] == ' ' || line[0] == '\t' {
+		return false // obsolete line folding
+	}
+	name, value, found := bytes.Cut(line, colon)
+	if !found || !isToken(name) {
+		return false
+	}
+	value = bytes.Trim(value, " \t")
+	for _, c := range value {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return false, false // obsolete line folding
-		}
-		name, value, found := bytes.Cut(line, colon)
-		if !found || !isToken(name) {
-			return false, false
-		}
-		value = bytes.Trim(value, " \t")
-		for _, c := range value {
-			if c < ' ' && c != '\t' || c == 0x7f {
-				return false, false
+	}
+	r := p.r
+	var dst *string
+	switch len(name) {
+	case 4:
+		if equalFold(name, "host") {
+			if p.hasHost || !validHost(value) {
+				return false
 			}
+			p.hasHost = true
+			dst = &r.Host
 		}
-		var dst *string
-		switch len(name) {
-		case 4:
-			if equalFold(name, "host") {
-				if hasHost || !validHost(value) {
-					return false, false
-				}
-				hasHost = true
-				dst = &r.Host
-			}
-		case 6:
+	case 6:
+		switch {
+		case equalFold(name, "accept"):
+			dst = &r.Accept
+		case equalFold(name, "cookie"):
+			dst = &r.Cookie
+		case equalFold(name, "origin"):
+			dst = &r.Origin
+		case equalFold(name, "expect"):
+			return false
+		}
+	case 7:
+		if equalFold(name, "upgrade") {
+			return false
+		}
+	case 10:
+		if equalFold(name, "connection") {
 			switch {
-			case equalFold(name, "accept"):
-				dst = &r.Accept
-			case equalFold(name, "cookie"):
-				dst = &r.Cookie
-			case equalFold(name, "origin"):
-				dst = &r.Origin
-			case equalFold(name, "expect"):
-				return false, false
-			}
-		case 7:
-			if equalFold(name, "upgrade") {
-				return false, false
-			}
-		case 10:
-			if equalFold(name, "connection") {
-				switch {
-				case equalFold(value, "close"):
-					keep = false
-				case equalFold(value, "keep-alive"):
-				default:
-					return false, false
-				}
-			}
-		case 14:
-			if equalFold(name, "content-length") && string(value) != "0" {
-				return false, false
-			}
-		case 15:
-			if equalFold(name, "accept-language") {
-				dst = &r.AcceptLanguage
-			}
-		case 17:
-			if equalFold(name, "transfer-encoding") {
-				return false, false
-			}
-		case 18:
-			if equalFold(name, "x-maintpage-bypass") || equalFold(name, "x-cf-forwarded-url") {
-				return false, false // a bypass or a route-service request: the gate's full path decides
+			case equalFold(value, "close"):
+				p.keep = false
+			case equalFold(value, "keep-alive"):
+			default:
+				return false
 			}
 		}
-		if dst != nil {
-			if seen&bit(dst, r) != 0 {
-				return false, false // a repeated header, even after an empty one: net/http's rules apply
-			}
-			seen |= bit(dst, r)
-			*dst = str(value)
+	case 14:
+		if equalFold(name, "content-length") && string(value) != "0" {
+			return false
+		}
+	case 15:
+		if equalFold(name, "accept-language") {
+			dst = &r.AcceptLanguage
+		}
+	case 17:
+		if equalFold(name, "transfer-encoding") {
+			return false
+		}
+	case 18:
+		if equalFold(name, "x-maintpage-bypass") || equalFold(name, "x-cf-forwarded-url") {
+			return false // a bypass or a route-service request: the gate's full path decides
 		}
 	}
-	if !hasHost {
-		return false, false
+	if dst != nil {
+		if p.seen&bit(dst, r) != 0 {
+			return false // a repeated header, even after an empty one: net/http's rules apply
+		}
+		p.seen |= bit(dst, r)
+		*dst = str(value)
 	}
-	return keep, true
+	return true
 }
 
 // bit names the header a destination field holds, for noticing repeats.

@@ -38,6 +38,9 @@ type Server struct {
 	ln      net.Listener
 	http    *http.Server
 	fast    *fastListener // nil when the fast path is off
+	// later serves, with HTTP/1 alone, the connections the fast path hands over after answering
+	// on them, when http speaks h2c too (see handOver); nil otherwise.
+	later *http.Server
 	handler atomic.Pointer[http.Handler]
 	log     *slog.Logger
 
@@ -78,6 +81,17 @@ func Open(o Options) (*Server, error) {
 				s.fail(fmt.Errorf("accept: %w", err))
 			}
 		})
+		if o.H2C {
+			h1 := o
+			h1.H2C = false
+			s.later = newHTTPServer(h1, root)
+			later := s.fast.laterListener()
+			s.wg.Go(func() {
+				if err := s.later.Serve(later); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					s.fail(err)
+				}
+			})
+		}
 	}
 	s.wg.Go(func() {
 		if err := s.http.Serve(served); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -136,12 +150,17 @@ func (s *Server) Err() error {
 // connection. It returns the error that stopped the server early, if any.
 func (s *Server) Close(ctx context.Context) error {
 	var stopping sync.WaitGroup
-	stopping.Go(func() {
-		if err := s.http.Shutdown(ctx); err != nil {
-			s.log.Warn("shutdown deadline passed; closing remaining connections", "error", err)
-			s.http.Close()
+	for _, hs := range []*http.Server{s.http, s.later} {
+		if hs == nil {
+			continue
 		}
-	})
+		stopping.Go(func() {
+			if err := hs.Shutdown(ctx); err != nil {
+				s.log.Warn("shutdown deadline passed; closing remaining connections", "error", err)
+				hs.Close()
+			}
+		})
+	}
 	if s.fast != nil {
 		s.fast.shutdown(ctx.Done())
 	}
