@@ -233,8 +233,10 @@ func (r *Responder) serve(w http.ResponseWriter, req *http.Request, resp *respon
 	for k, vals := range v.header {
 		h[k] = vals
 	}
-	if req.ContentLength > r.maxBody || (req.ContentLength < 0 && req.Body != nil && req.Body != http.NoBody) {
+	if req.ProtoMajor == 1 && (req.ContentLength > r.maxBody || (req.ContentLength < 0 && req.Body != nil && req.Body != http.NoBody)) {
 		// Do not let the server drain a large or unbounded body after we answer: close instead.
+		// HTTP/1 only: HTTP/2 ends the stream, and Go's HTTP/2 server would close the whole
+		// connection on this header.
 		h["Connection"] = closeValue
 	}
 	w.WriteHeader(resp.status)

@@ -511,6 +511,22 @@ func TestLargeBodyClosesTheConnection(t *testing.T) {
 	}
 }
 
+// TestHTTP2BodyKeepsTheConnection: HTTP/2 ends an unread body with the stream (RST_STREAM), and Go's
+// HTTP/2 server takes a handler's Connection: close as "close the whole connection" — which broke
+// h2spec's 4.2/2 (a too-large DATA frame got a TCP reset instead of FRAME_SIZE_ERROR).
+func TestHTTP2BodyKeepsTheConnection(t *testing.T) {
+	t.Parallel()
+	r := newResponder(t, "max_body_bytes: 1024\n", Options{})
+	big := httptest.NewRequest("POST", "/", io.LimitReader(neverEnding{}, 1<<20))
+	big.ContentLength = -1
+	big.Proto, big.ProtoMajor, big.ProtoMinor = "HTTP/2.0", 2, 0
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, big)
+	if w.Code != 503 || w.Header().Get("Connection") != "" {
+		t.Errorf("HTTP/2 unbounded body: %d, Connection %q; want 503 and no Connection header", w.Code, w.Header().Get("Connection"))
+	}
+}
+
 type neverEnding struct{}
 
 func (neverEnding) Read(p []byte) (int, error) {
