@@ -254,60 +254,44 @@ func (fc *fastConn) serve() {
 	afterPOST := false
 	var req FastRequest
 	for {
-		// As net/http does: read_header_timeout from accept for the first request, idle_timeout
-		// between requests for the first byte of the next, then read_header_timeout for the rest
-		// of its head.
-		started := !served || n > 0
-		if started {
-			fc.c.SetReadDeadline(deadline(fc.l.readHeaderTimeout))
-		} else {
-			fc.c.SetReadDeadline(deadline(fc.l.idleTimeout))
+		// As net/http does: read_header_timeout from accept for the first request; between
+		// requests, idle_timeout until four bytes of the next one are there (net/http peeks at
+		// four bytes before it reads a request, and closes without an answer if they do not
+		// come), then read_header_timeout for the rest of its head.
+		if served {
+			if n < 4 {
+				fc.c.SetReadDeadline(deadline(fc.l.idleTimeout))
+				if fc.l.stopping() {
+					fc.c.Close()
+					return
+				}
+				for n < 4 {
+					m, err := fc.c.Read(buf[n:])
+					n += m
+					if err != nil {
+						fc.c.Close()
+						return
+					}
+				}
+			}
+			if afterPOST {
+				// net/http skips up to four CR or LF bytes (of the four it peeked at) before the
+				// request that follows a POST (RFC 9112 section 2.2's tolerance for clients that
+				// send CRLF after a body); so do we, or the two would read different requests
+				// from the same bytes.
+				k := 0
+				for k < 4 && (buf[k] == '\r' || buf[k] == '\n') {
+					k++
+				}
+				n = copy(buf, buf[k:n])
+				afterPOST = false
+			}
 		}
+		fc.c.SetReadDeadline(deadline(fc.l.readHeaderTimeout))
 		// A shutdown that began before the deadline was set must not wait for it.
 		if fc.l.stopping() {
 			fc.c.Close()
 			return
-		}
-		// read reads more of the head into buf; false means the connection is finished with,
-		// closed or handed over.
-		read := func() bool {
-			m, err := fc.c.Read(buf[n:])
-			if m > 0 && !started {
-				fc.c.SetReadDeadline(deadline(fc.l.readHeaderTimeout))
-				started = true
-				if fc.l.stopping() {
-					fc.c.Close()
-					return false
-				}
-			}
-			n += m
-			if err != nil {
-				if n > 0 && !isTimeout(err) && !fc.l.stopping() {
-					// Let net/http tell the client what was wrong with a partial request.
-					fc.handOver(buf[:n], served)
-					return false
-				}
-				fc.c.Close()
-				return false
-			}
-			return true
-		}
-		if afterPOST {
-			// net/http skips up to four CR or LF bytes before the request that follows a POST
-			// (RFC 9112 section 2.2's tolerance for clients that send CRLF after a body), looking
-			// at four bytes once they are there; so do we, or the two would read different
-			// requests from the same bytes.
-			for n < 4 {
-				if !read() {
-					return
-				}
-			}
-			k := 0
-			for k < 4 && (buf[k] == '\r' || buf[k] == '\n') {
-				k++
-			}
-			n = copy(buf, buf[k:n])
-			afterPOST = false
 		}
 		// Read line by line until a whole head is buffered, checking each line as it completes:
 		// the first line the fast path would not answer hands the connection over at once, so
@@ -329,7 +313,15 @@ func (fc *fastConn) serve() {
 				fc.handOver(buf[:n], served)
 				return
 			}
-			if !read() {
+			m, err := fc.c.Read(buf[n:])
+			n += m
+			if err != nil {
+				if n > 0 && !isTimeout(err) && !fc.l.stopping() {
+					// Let net/http tell the client what was wrong with a partial request.
+					fc.handOver(buf[:n], served)
+					return
+				}
+				fc.c.Close()
 				return
 			}
 		}
