@@ -69,7 +69,7 @@ type fastListener struct {
 	// server speaks h2c (see handOver).
 	handoffLater chan net.Conn
 	done         chan struct{}
-	stopOnce sync.Once
+	stopOnce     sync.Once
 
 	handler                                      *atomic.Pointer[http.Handler]
 	reqLog                                       *reqlog.Logger

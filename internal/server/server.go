@@ -35,12 +35,12 @@ type Options struct {
 
 // Server serves one listener in the background, from Open until Close.
 type Server struct {
-	ln      net.Listener
-	http    *http.Server
-	fast    *fastListener // nil when the fast path is off
+	ln   net.Listener
+	http *http.Server
+	fast *fastListener // nil when the fast path is off
 	// later serves, with HTTP/1 alone, the connections the fast path hands over after answering
 	// on them, when http speaks h2c too (see handOver); nil otherwise.
-	later *http.Server
+	later   *http.Server
 	handler atomic.Pointer[http.Handler]
 	log     *slog.Logger
 
