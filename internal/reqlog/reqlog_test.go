@@ -419,3 +419,44 @@ func BenchmarkLog(b *testing.B) {
 		})
 	}
 }
+
+// gatedWriter blocks every Write until open is closed, as a stalled log collector does.
+type gatedWriter struct {
+	open chan struct{}
+	writes
+}
+
+func (g *gatedWriter) Write(p []byte) (int, error) {
+	<-g.open
+	return g.writes.Write(p)
+}
+
+// TestStalledOutputHoldsLinesBack: with stdout stalled, logging goes on into the buffers, then
+// waits; nothing is dropped, and everything arrives once stdout moves again.
+func TestStalledOutputHoldsLinesBack(t *testing.T) {
+	t.Parallel()
+	out := &gatedWriter{open: make(chan struct{})}
+	l := newLogger(t, Options{Out: out, Mode: All, BufferSize: 4 << 10, FlushEvery: time.Millisecond})
+	logged := make(chan int, 1)
+	go func() {
+		for i := range 1000 { // about 40 buffers' worth
+			l.Log(&Entry{Method: "GET", Path: fmt.Sprintf("/%d", i), Status: 503, Remote: "10.0.0.1:1"})
+		}
+		logged <- 1000
+	}()
+	select {
+	case <-logged:
+		t.Fatal("1000 lines logged into two 4 KiB buffers while stdout was stalled: some must have been dropped")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(out.open)
+	select {
+	case <-logged:
+	case <-time.After(10 * time.Second):
+		t.Fatal("logging still blocked 10s after stdout moved again")
+	}
+	l.Close()
+	if got := len(lines(t, out.all())); got != 1000 {
+		t.Errorf("%d lines arrived, want 1000", got)
+	}
+}
