@@ -332,6 +332,7 @@ func loggers(cfg *config.Config, stdout, stderr io.Writer) (app *slog.Logger, re
 	req, err = reqlog.New(reqlog.Options{
 		Out: stdout, Text: cfg.LogFormat == "text", Mode: mode,
 		SampleEvery: cfg.LogSample, SummaryEvery: cfg.LogSummaryInterval,
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	return app, req, err
 }

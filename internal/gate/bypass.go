@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/maintpage/maintpage/internal/clientaddr"
 	"github.com/maintpage/maintpage/internal/config"
 )
 
@@ -68,7 +69,7 @@ func (b *bypass) reason(r *http.Request, now time.Time) string {
 		}
 	}
 	if len(b.cidrs) > 0 {
-		if a := clientAddr(r, b.trusted); a.IsValid() && inPrefixes(b.cidrs, a) {
+		if a := clientAddr(r, b.trusted); a.IsValid() && clientaddr.In(b.cidrs, a) {
 			return "cidr"
 		}
 	}
@@ -231,62 +232,7 @@ func (b *bypass) serveLink(w http.ResponseWriter, r *http.Request, now time.Time
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// clientAddr is the address of the client: the peer, unless the peer is a trusted proxy; then
-// X-Forwarded-For is walked from the right, past every trusted hop, to the first address that is
-// not trusted. An unreadable entry ends the walk with no address, since whatever is left of it was
-// written by someone we do not trust.
+// clientAddr is the address of the client, as clientaddr.Of finds it behind trusted proxies.
 func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	addr := ap.Addr().Unmap().WithZone("")
-	if !inPrefixes(trusted, addr) {
-		return addr
-	}
-	xff := r.Header.Values("X-Forwarded-For")
-	for i := len(xff) - 1; i >= 0; i-- {
-		line := xff[i]
-		for line != "" {
-			part := line
-			if j := strings.LastIndexByte(line, ','); j >= 0 {
-				part, line = line[j+1:], line[:j]
-			} else {
-				line = ""
-			}
-			part = strings.TrimSpace(part)
-			if part == "" {
-				continue
-			}
-			a, ok := parseHop(part)
-			if !ok {
-				return netip.Addr{}
-			}
-			if !inPrefixes(trusted, a) {
-				return a
-			}
-			addr = a
-		}
-	}
-	return addr // every hop is trusted: the leftmost is the client
-}
-
-// parseHop reads one X-Forwarded-For entry: an address, possibly with a port.
-func parseHop(s string) (netip.Addr, bool) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap().WithZone(""), true
-	}
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap().WithZone(""), true
-	}
-	return netip.Addr{}, false
-}
-
-func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return clientaddr.Of(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), trusted)
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/maintpage/maintpage/internal/clientaddr"
 	"github.com/maintpage/maintpage/internal/config"
 	"github.com/maintpage/maintpage/internal/metrics"
 )
@@ -308,7 +309,7 @@ func (p *proxy) trustedPeer(remote string) bool {
 	if err != nil {
 		return false
 	}
-	return inPrefixes(p.trusted, ap.Addr().Unmap())
+	return clientaddr.In(p.trusted, ap.Addr().Unmap())
 }
 
 func (p *proxy) modifyResponse(resp *http.Response) error {

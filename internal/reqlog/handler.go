@@ -17,7 +17,7 @@ func (l *Logger) Wrap(next http.Handler) http.Handler {
 		defer func() {
 			e := Entry{
 				Method: r.Method, Path: r.URL.Path, Status: rec.status, Bytes: rec.bytes,
-				Duration: time.Since(start), Remote: r.RemoteAddr,
+				Duration: time.Since(start), Remote: r.RemoteAddr, Forwarded: r.Header["X-Forwarded-For"],
 				Maintenance: rec.maintenance, Format: rec.format,
 			}
 			l.Log(&e)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,9 @@ type Options struct {
 	BufferSize int
 	// Now is the clock of the lines (default time.Now).
 	Now func() time.Time
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client, for the summary's
+	// client networks (the gate's trusted_proxies: the same rule as its network bypass).
+	TrustedProxies []netip.Prefix
 }
 
 // Entry is one answered request. Its strings are only read during Log, so they may point into a
@@ -61,7 +65,8 @@ type Entry struct {
 	Status       int
 	Bytes        int64
 	Duration     time.Duration
-	Remote       string // the peer, host:port
+	Remote       string   // the peer, host:port
+	Forwarded    []string // the X-Forwarded-For header's lines, in order
 	// Maintenance marks a plain maintenance answer (planned or unplanned, default or a rule's), and
 	// Format is its format's name (html, json, problem+json, text).
 	Maintenance bool
@@ -116,7 +121,7 @@ func New(o Options) (*Logger, error) {
 	}
 	l.clock.now = o.Now
 	if o.Mode == Summary {
-		l.sum = newSummary()
+		l.sum = newSummary(o.TrustedProxies)
 		l.sumStart = o.Now()
 		var h slog.Handler
 		out := lineWriter{l.w}

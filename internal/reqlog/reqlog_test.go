@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -318,6 +319,30 @@ func TestSummaryTextAndQuiet(t *testing.T) {
 	}
 }
 
+// TestSummaryClientsBehindTrustedProxies: behind a trusted proxy the client network comes from
+// X-Forwarded-For, as the gate's network bypass reads it; from anyone else the header is ignored.
+func TestSummaryClientsBehindTrustedProxies(t *testing.T) {
+	t.Parallel()
+	out := &writes{}
+	l := newLogger(t, Options{Out: out, Mode: Summary, SummaryEvery: time.Hour,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	for range 3 { // through the router, two clients
+		l.Log(&Entry{Method: "GET", Path: "/", Status: 503, Maintenance: true, Remote: "10.0.0.1:4000", Forwarded: []string{"203.0.113.7, 10.9.9.9"}})
+	}
+	l.Log(&Entry{Method: "GET", Path: "/", Status: 503, Maintenance: true, Remote: "10.0.0.1:4000", Forwarded: []string{"198.51.100.1"}})
+	l.Log(&Entry{Method: "GET", Path: "/", Status: 503, Maintenance: true, Remote: "10.0.0.1:4000"})                                   // the router itself
+	l.Log(&Entry{Method: "GET", Path: "/", Status: 503, Maintenance: true, Remote: "192.0.2.9:1", Forwarded: []string{"203.0.113.7"}}) // spoofed
+	l.Close()
+	got := lines(t, out.all())
+	if len(got) != 1 {
+		t.Fatalf("lines %v, want one summary", got)
+	}
+	want := map[string]any{"203.0.113.0/24": 3.0, "198.51.100.0/24": 1.0, "10.0.0.0/24": 1.0, "192.0.2.0/24": 1.0}
+	if n := got[0]["top_networks"]; fmt.Sprint(n) != fmt.Sprint(want) {
+		t.Errorf("top networks %v, want %v", n, want)
+	}
+}
+
 func TestTopTableKeepsHeavyHitters(t *testing.T) {
 	t.Parallel()
 	var tt topTable
@@ -383,10 +408,13 @@ func TestLogAllocatesNothing(t *testing.T) {
 	e := Entry{Method: "GET", Path: "/some/page", Status: 503, Bytes: 6703, Duration: 12345, Remote: "203.0.113.9:45678", Maintenance: true, Format: "html"}
 	other := e
 	other.Maintenance, other.Status = false, 200
+	proxied := e
+	proxied.Remote, proxied.Forwarded = "10.0.0.1:4000", []string{"203.0.113.7, 10.9.9.9"}
 	for _, mode := range []Mode{All, Sample, Summary} {
 		for _, text := range []bool{false, true} {
-			l := newLogger(t, Options{Out: &discard{}, Text: text, Mode: mode, SampleEvery: 3})
-			for _, e := range []*Entry{&e, &other} {
+			l := newLogger(t, Options{Out: &discard{}, Text: text, Mode: mode, SampleEvery: 3,
+				TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+			for _, e := range []*Entry{&e, &other, &proxied} {
 				if n := testing.AllocsPerRun(1000, func() { l.Log(e) }); n != 0 {
 					t.Errorf("%v, text=%v, maintenance=%v: %v allocations per Log, want 0", mode, text, e.Maintenance, n)
 				}

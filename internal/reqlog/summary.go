@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/maintpage/maintpage/internal/clientaddr"
 )
 
 // sampler keeps one in N per path class (the path's first segment, hashed into a fixed number of
@@ -49,7 +51,8 @@ func hash[K string | []byte](k K) uint64 {
 // peer, each with its own lock, so that connections on different cores rarely wait for each other;
 // a request is counted whole in one shard, so every line's counts add up.
 type summary struct {
-	shards [8]shard
+	shards  [8]shard
+	trusted []netip.Prefix // proxies whose X-Forwarded-For names the client
 }
 
 type shard struct {
@@ -79,14 +82,16 @@ func formatIndex(f string) int {
 	return 4
 }
 
-func newSummary() *summary { return new(summary) }
+func newSummary(trusted []netip.Prefix) *summary { return &summary{trusted: trusted} }
 
-// peer is a peer's address and its network's key; ok is false for an address that does not parse.
+// peer is a peer's address, whether it is a trusted proxy, and its network's key; ok is false for
+// an address that does not parse.
 type peer struct {
-	n    uint8
-	addr [64]byte
-	key  [17]byte
-	ok   bool
+	n       uint8
+	addr    [64]byte
+	trusted bool
+	key     [17]byte
+	ok      bool
 }
 
 func (s *summary) add(e *Entry) {
@@ -95,8 +100,18 @@ func (s *summary) add(e *Entry) {
 	sh.mu.Lock()
 	p := &sh.peers[h/uint64(len(s.shards))%uint64(len(sh.peers))]
 	if int(p.n) != len(e.Remote) || string(p.addr[:p.n]) != e.Remote {
-		p.key, p.ok = network(e.Remote)
 		p.n = uint8(copy(p.addr[:], e.Remote))
+		p.ok, p.trusted = false, false
+		if ap, err := netip.ParseAddrPort(e.Remote); err == nil {
+			a := ap.Addr().Unmap().WithZone("")
+			p.key, p.ok = network(a)
+			p.trusted = clientaddr.In(s.trusted, a)
+		}
+	}
+	key, hasNet := p.key, p.ok
+	if p.trusted {
+		// Behind a trusted proxy the client is in X-Forwarded-For, and differs from request to request.
+		key, hasNet = network(clientaddr.Of(e.Remote, e.Forwarded, s.trusted))
 	}
 	sh.requests++
 	if e.Maintenance {
@@ -109,22 +124,18 @@ func (s *summary) add(e *Entry) {
 	}
 	sh.status[st]++
 	sh.paths.add(e.Path)
-	if p.ok {
-		add(&sh.networks, p.key[:])
+	if hasNet {
+		add(&sh.networks, key[:])
 	}
 	sh.mu.Unlock()
 }
 
 // network is the client's network as a table key: a /24 for IPv4, a /48 for IPv6 (the last byte
 // says which).
-func network(remote string) (key [17]byte, ok bool) {
-	var a netip.Addr
-	if ap, err := netip.ParseAddrPort(remote); err == nil {
-		a = ap.Addr()
-	} else if a, err = netip.ParseAddr(remote); err != nil {
+func network(a netip.Addr) (key [17]byte, ok bool) {
+	if !a.IsValid() {
 		return key, false
 	}
-	a = a.WithZone("").Unmap()
 	bits := 48
 	if a.Is4() {
 		bits = 24
