@@ -4,34 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
 
-	"github.com/cloudfoundry/go-cfclient/v3/client"
-	"github.com/cloudfoundry/go-cfclient/v3/resource"
 )
 
-// call runs one CC request. When CC says the token is invalid although go-cfclient thought it fresh,
-// it starts over from the refresh token and tries once more: a 401 means CC did nothing.
-func (c *Client) call(ctx context.Context, what string, fn func(cf *client.Client) error) error {
+// call runs one CC request and says what failed in the operator's terms.
+func (c *Client) call(ctx context.Context, what string, fn func() error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	err := asCCError(fn(c.cf))
-	if err != nil && isInvalidToken(err) && c.reauth != nil && !c.reauthed {
-		c.reauthed = true
-		cf, rerr := c.reauth()
-		if rerr != nil {
-			return fmt.Errorf("%w: the stored login has expired and could not be renewed: run `cf login` again: %w", ErrNotLoggedIn, rerr)
-		}
-		c.cf = cf
-		err = asCCError(fn(c.cf))
-	}
+	err := fn()
+	var te *tokenError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &te):
+		return fmt.Errorf("%w: %s: the stored login has expired and could not be renewed (%s): run `cf login` again, or check CF_CLIENT_ID/CF_CLIENT_SECRET or CF_USERNAME/CF_PASSWORD", ErrNotLoggedIn, what, te)
 	case isInvalidToken(err):
 		return fmt.Errorf("%w: %s: the Cloud Controller refused the token: run `cf login` again: %w", ErrNotLoggedIn, what, err)
-	case isTokenFetchError(err):
-		return fmt.Errorf("%w: %s: the UAA refused a token (%s): run `cf login` again, or check CF_CLIENT_ID/CF_CLIENT_SECRET or CF_USERNAME/CF_PASSWORD", ErrNotLoggedIn, what, tokenErrorText(err))
 	}
 	return fmt.Errorf("%s: %w", what, tlsHint(err))
 }
@@ -53,11 +45,9 @@ func (c *Client) ResolveTarget(ctx context.Context, org, space string) (Target, 
 		}
 		org = c.targeted.OrgName
 	}
-	var orgs []*resource.Organization
-	err := c.call(ctx, "looking up org "+org, func(cf *client.Client) (err error) {
-		opts := client.NewOrganizationListOptions()
-		opts.Names.EqualTo(org)
-		orgs, err = cf.Organizations.ListAll(ctx, opts)
+	var orgs []ccNamed
+	err := c.call(ctx, "looking up org "+org, func() (err error) {
+		orgs, _, err = listAll[ccNamed](ctx, c.cc, "/v3/organizations", url.Values{"names": {listValue(org)}})
 		return err
 	})
 	if err != nil {
@@ -66,12 +56,9 @@ func (c *Client) ResolveTarget(ctx context.Context, org, space string) (Target, 
 	if len(orgs) == 0 {
 		return Target{}, fmt.Errorf("%w: org %q not found or not visible to %s: check the name with `cf orgs`", ErrNoTarget, org, c.by)
 	}
-	var spaces []*resource.Space
-	err = c.call(ctx, "looking up space "+space, func(cf *client.Client) (err error) {
-		opts := client.NewSpaceListOptions()
-		opts.Names.EqualTo(space)
-		opts.OrganizationGUIDs.EqualTo(orgs[0].GUID)
-		spaces, err = cf.Spaces.ListAll(ctx, opts)
+	var spaces []ccNamed
+	err = c.call(ctx, "looking up space "+space, func() (err error) {
+		spaces, _, err = listAll[ccNamed](ctx, c.cc, "/v3/spaces", url.Values{"names": {listValue(space)}, "organization_guids": {orgs[0].GUID}})
 		return err
 	})
 	if err != nil {
@@ -88,12 +75,9 @@ type AppRef struct{ GUID, Name string }
 
 // findApps looks up apps by name in a space; the result has only the ones found.
 func (c *Client) findApps(ctx context.Context, t Target, names ...string) (map[string]AppRef, error) {
-	var apps []*resource.App
-	err := c.call(ctx, "looking up apps in "+t.String(), func(cf *client.Client) (err error) {
-		opts := client.NewAppListOptions()
-		opts.Names.EqualTo(names...)
-		opts.SpaceGUIDs.EqualTo(t.SpaceGUID)
-		apps, err = cf.Applications.ListAll(ctx, opts)
+	var apps []ccNamed
+	err := c.call(ctx, "looking up apps in "+t.String(), func() (err error) {
+		apps, _, err = listAll[ccNamed](ctx, c.cc, "/v3/apps", url.Values{"names": {listValue(names...)}, "space_guids": {t.SpaceGUID}})
 		return err
 	})
 	if err != nil {
@@ -130,11 +114,9 @@ func (c *Client) appNames(ctx context.Context, guids []string) (map[string]strin
 	if len(guids) == 0 {
 		return out, nil
 	}
-	var apps []*resource.App
-	err := c.call(ctx, "looking up app names", func(cf *client.Client) (err error) {
-		opts := client.NewAppListOptions()
-		opts.GUIDs.EqualTo(guids...)
-		apps, err = cf.Applications.ListAll(ctx, opts)
+	var apps []ccNamed
+	err := c.call(ctx, "looking up app names", func() (err error) {
+		apps, _, err = listAll[ccNamed](ctx, c.cc, "/v3/apps", url.Values{"guids": {listValue(guids...)}})
 		return err
 	})
 	for _, a := range apps {
@@ -146,6 +128,7 @@ func (c *Client) appNames(ctx context.Context, guids []string) (map[string]strin
 // Route is what the switch needs to know of a route.
 type Route struct {
 	GUID        string
+	SpaceGUID   string
 	URL         string
 	TCP         bool
 	Internal    bool
@@ -154,32 +137,14 @@ type Route struct {
 	Annotations map[string]string
 }
 
-func toDest(d resource.RouteDestination) Dest {
-	out := Dest{Port: d.Port, Weight: d.Weight}
-	if d.GUID != nil {
-		out.GUID = *d.GUID
-	}
-	if d.App.GUID != nil {
-		out.App = *d.App.GUID
-	}
-	if d.App.Process != nil {
-		out.Process = d.App.Process.Type
-	}
-	if d.Protocol != nil {
-		out.Protocol = *d.Protocol
-	}
-	return out
-}
-
 // listRoutes pages through GET /v3/routes with include=domain, so each route comes with whether its
 // domain is internal, in one request per page.
-func (c *Client) listRoutes(ctx context.Context, what string, set func(*client.RouteListOptions)) ([]Route, error) {
-	var routes []*resource.Route
-	var domains []*resource.Domain
-	err := c.call(ctx, what, func(cf *client.Client) (err error) {
-		opts := client.NewRouteListOptions()
-		set(opts)
-		routes, domains, err = cf.Routes.ListIncludeDomainsAll(ctx, opts)
+func (c *Client) listRoutes(ctx context.Context, what string, query url.Values) ([]Route, error) {
+	var routes []ccRoute
+	var domains []ccDomain
+	query.Set("include", "domain")
+	err := c.call(ctx, what, func() (err error) {
+		routes, domains, err = listAll[ccRoute](ctx, c.cc, "/v3/routes", query)
 		return err
 	})
 	if err != nil {
@@ -191,23 +156,19 @@ func (c *Client) listRoutes(ctx context.Context, what string, set func(*client.R
 	}
 	out := make([]Route, 0, len(routes))
 	for _, r := range routes {
-		rt := Route{GUID: r.GUID, URL: r.URL, TCP: r.Protocol == "tcp", Labels: map[string]string{}, Annotations: map[string]string{}}
-		if r.Relationships.Domain.Data != nil {
-			rt.Internal = internal[r.Relationships.Domain.Data.GUID]
-		}
+		rt := Route{GUID: r.GUID, URL: r.URL, TCP: r.Protocol == "tcp", Internal: internal[r.Relationships.Domain.guid()],
+			SpaceGUID: r.Relationships.Space.guid(), Labels: map[string]string{}, Annotations: map[string]string{}}
 		for _, d := range r.Destinations {
 			rt.Dests = append(rt.Dests, toDest(d))
 		}
-		if r.Metadata != nil {
-			for k, v := range r.Metadata.Labels {
-				if v != nil {
-					rt.Labels[k] = *v
-				}
+		for k, v := range r.Metadata.Labels {
+			if v != nil {
+				rt.Labels[k] = *v
 			}
-			for k, v := range r.Metadata.Annotations {
-				if v != nil {
-					rt.Annotations[k] = *v
-				}
+		}
+		for k, v := range r.Metadata.Annotations {
+			if v != nil {
+				rt.Annotations[k] = *v
 			}
 		}
 		out = append(out, rt)
@@ -215,11 +176,20 @@ func (c *Client) listRoutes(ctx context.Context, what string, set func(*client.R
 	return out, nil
 }
 
+// listValue joins the values of a CC list filter. CC splits a filter on commas and unescapes
+// each value (cloud_controller_ng: app/messages/base_message.rb, to_array!), so a comma inside a
+// name is sent as %2C.
+func listValue(vs ...string) string {
+	esc := make([]string, len(vs))
+	for i, v := range vs {
+		esc[i] = strings.ReplaceAll(strings.ReplaceAll(v, "%", "%25"), ",", "%2C")
+	}
+	return strings.Join(esc, ",")
+}
+
 // appRoutes is every route the app serves now, plus every route switched away from it, in CC's order.
 func (c *Client) appRoutes(ctx context.Context, app AppRef) ([]Route, error) {
-	mapped, err := c.listRoutes(ctx, "listing the routes of "+app.Name, func(o *client.RouteListOptions) {
-		o.AppGUIDs.EqualTo(app.GUID)
-	})
+	mapped, err := c.listRoutes(ctx, "listing the routes of "+app.Name, url.Values{"app_guids": {app.GUID}})
 	if err != nil {
 		return nil, err
 	}
@@ -242,75 +212,56 @@ func (c *Client) appRoutes(ctx context.Context, app AppRef) ([]Route, error) {
 // switchedRoutes finds routes by the label maintpage sets when it switches them: for one app, or for
 // every app in a space when appGUID is empty.
 func (c *Client) switchedRoutes(ctx context.Context, appGUID, spaceGUID string) ([]Route, error) {
-	return c.listRoutes(ctx, "listing routes in maintenance", func(o *client.RouteListOptions) {
-		o.LabelSel = client.LabelSelector{}
-		if appGUID != "" {
-			o.LabelSel.EqualTo(LabelApp, appGUID)
-		} else {
-			o.LabelSel.Existence(LabelApp)
-		}
-		if spaceGUID != "" {
-			o.SpaceGUIDs.EqualTo(spaceGUID)
-		}
-	})
+	q := url.Values{"label_selector": {LabelApp}}
+	if appGUID != "" {
+		q.Set("label_selector", LabelApp+"="+appGUID)
+	}
+	if spaceGUID != "" {
+		q.Set("space_guids", spaceGUID)
+	}
+	return c.listRoutes(ctx, "listing routes in maintenance", q)
 }
 
 func (c *Client) destinations(ctx context.Context, url, rt string) ([]Dest, error) {
-	var res *resource.RouteDestinations
-	err := c.call(ctx, "reading the destinations of route "+url, func(cf *client.Client) (err error) {
-		res, err = cf.Routes.GetDestinations(ctx, rt)
-		return err
+	var res struct {
+		Destinations []ccDest `json:"destinations"`
+	}
+	err := c.call(ctx, "reading the destinations of route "+url, func() error {
+		return c.cc.do(ctx, http.MethodGet, "/v3/routes/"+rt+"/destinations", nil, nil, &res)
 	})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Dest, 0, len(res.Destinations))
 	for _, d := range res.Destinations {
-		if d != nil {
-			out = append(out, toDest(*d))
-		}
+		out = append(out, toDest(d))
 	}
 	return out, nil
 }
 
-func toRequest(ds []Dest) []*resource.RouteDestinationInsertOrReplace {
-	out := make([]*resource.RouteDestinationInsertOrReplace, 0, len(ds))
+func destsBody(ds []Dest) map[string]any {
+	out := make([]ccDest, 0, len(ds))
 	for _, d := range ds {
-		r := resource.NewRouteDestinationInsertOrReplace(d.App)
-		if d.Process != "" {
-			r.WithProcessType(d.Process)
-		}
-		if d.Port != nil {
-			r.WithPort(*d.Port)
-		}
-		if d.Protocol != "" {
-			r.WithProtocol(d.Protocol)
-		}
-		if d.Weight != nil {
-			r.WithWeight(*d.Weight)
-		}
-		out = append(out, r)
+		out = append(out, fromDest(d))
 	}
-	return out
+	return map[string]any{"destinations": out}
 }
 
 func (c *Client) insertDests(ctx context.Context, url, rt string, ds []Dest) error {
-	return c.call(ctx, "adding destinations to route "+url, func(cf *client.Client) error {
-		_, err := cf.Routes.InsertDestinations(ctx, rt, toRequest(ds))
-		return err
+	return c.call(ctx, "adding destinations to route "+url, func() error {
+		return c.cc.do(ctx, http.MethodPost, "/v3/routes/"+rt+"/destinations", nil, destsBody(ds), nil)
 	})
 }
 
 func (c *Client) replaceDests(ctx context.Context, url, rt string, ds []Dest) error {
-	return c.call(ctx, "replacing the destinations of route "+url, func(cf *client.Client) error {
-		_, err := cf.Routes.ReplaceDestinations(ctx, rt, toRequest(ds))
-		return err
+	return c.call(ctx, "replacing the destinations of route "+url, func() error {
+		return c.cc.do(ctx, http.MethodPatch, "/v3/routes/"+rt+"/destinations", nil, destsBody(ds), nil)
 	})
 }
 
 func (c *Client) removeDest(ctx context.Context, url, rt string, d Dest) error {
-	return c.call(ctx, "removing a destination from route "+url, func(cf *client.Client) error {
-		return cf.Routes.RemoveDestination(ctx, rt, d.GUID)
+	return c.call(ctx, "removing a destination from route "+url, func() error {
+		return c.cc.do(ctx, http.MethodDelete, "/v3/routes/"+rt+"/destinations/"+d.GUID, nil, nil, nil)
 	})
 }
 
@@ -321,12 +272,12 @@ func (c *Client) setMetadata(ctx context.Context, url, rt, appGUID string, saved
 	if saved == nil {
 		what, label = "removing the saved destinations annotation of route "+url, nil
 	}
-	return c.call(ctx, what, func(cf *client.Client) error {
-		_, err := cf.Routes.Update(ctx, rt, &resource.RouteUpdate{Metadata: &resource.Metadata{
-			Labels:      map[string]*string{LabelApp: label},
-			Annotations: map[string]*string{AnnotationSaved: saved},
-		}})
-		return err
+	body := map[string]any{"metadata": ccMetadata{
+		Labels:      map[string]*string{LabelApp: label},
+		Annotations: map[string]*string{AnnotationSaved: saved},
+	}}
+	return c.call(ctx, what, func() error {
+		return c.cc.do(ctx, http.MethodPatch, "/v3/routes/"+rt, nil, body, nil)
 	})
 }
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cloudfoundry/go-cfclient/v3/resource"
+	"golang.org/x/oauth2"
 )
 
 // These mark errors that mean "fix the command or the login, nothing was changed"; the CLI maps them
@@ -19,10 +19,10 @@ var (
 
 // CCError is an error answered by the Cloud Controller, kept whole so the operator sees what CC said.
 type CCError struct {
+	Status int // HTTP status
 	Code   int
 	Title  string
 	Detail string
-	err    error
 }
 
 func (e *CCError) Error() string {
@@ -32,37 +32,17 @@ func (e *CCError) Error() string {
 	return fmt.Sprintf("Cloud Controller error %s (%d): %s", e.Title, e.Code, e.Detail)
 }
 
-func (e *CCError) Unwrap() error { return e.err }
-
-// asCCError lifts go-cfclient's error types into a CCError so messages do not carry the client's
-// own prefixes and request paths twice.
-func asCCError(err error) error {
-	var cfe resource.CloudFoundryError
-	if errors.As(err, &cfe) {
-		return &CCError{Code: cfe.Code, Title: cfe.Title, Detail: cfe.Detail, err: err}
-	}
-	var cfes resource.CloudFoundryErrors
-	if errors.As(err, &cfes) && len(cfes.Errors) > 0 {
-		e := cfes.Errors[0]
-		return &CCError{Code: e.Code, Title: e.Title, Detail: e.Detail, err: err}
-	}
-	var he resource.CloudFoundryHTTPError
-	if errors.As(err, &he) {
-		return &CCError{Detail: fmt.Sprintf("HTTP %s: %s", he.Status, strings.TrimSpace(string(he.Body))), err: err}
-	}
-	return err
+// refused says whether CC turned a request down without acting on it: CC validates a request
+// (its messages, then its actions inside one database transaction) before it changes anything, so
+// a 4xx answer means nothing changed. A 5xx or a lost answer may hide a done deed.
+func refused(err error) bool {
+	var ce *CCError
+	return errors.As(err, &ce) && ce.Status >= 400 && ce.Status < 500
 }
 
 func isInvalidToken(err error) bool {
 	var ce *CCError
-	return errors.As(err, &ce) && (ce.Title == "CF-InvalidAuthToken" || ce.Code == 1000)
-}
-
-// isTokenFetchError recognises a failed token grant. golang.org/x/oauth2's error type is not
-// imported on purpose (it would become a direct dependency for one check); all its errors start
-// with "oauth2: ".
-func isTokenFetchError(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "oauth2: ")
+	return errors.As(err, &ce) && (ce.Title == "CF-InvalidAuthToken" || ce.Code == 1000 || ce.Status == 401)
 }
 
 // StuckRoute is a route that could not be put back after a failure.
@@ -100,11 +80,14 @@ func (e *ApplyError) Unwrap() error { return e.Err }
 // Incomplete says whether some route was left half-switched.
 func (e *ApplyError) Incomplete() bool { return len(e.Stuck) > 0 }
 
-// tokenErrorText keeps what the UAA said and drops go-cfclient's layers of request wrapping.
+// tokenErrorText keeps what the UAA said and drops the layers of request wrapping.
 func tokenErrorText(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, "oauth2: "); i >= 0 {
-		return msg[i:]
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		if re.ErrorCode != "" {
+			return fmt.Sprintf("%s: %s", re.ErrorCode, re.ErrorDescription)
+		}
+		return fmt.Sprintf("HTTP %s", re.Response.Status)
 	}
-	return msg
+	return err.Error()
 }

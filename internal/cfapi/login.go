@@ -11,13 +11,14 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/cloudfoundry/go-cfclient/v3/client"
-	"github.com/cloudfoundry/go-cfclient/v3/config"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // Options says how to reach and log in to Cloud Foundry.
@@ -31,6 +32,9 @@ type Options struct {
 	Retry       RetryPolicy
 	// Now is the clock for "since when"; nil means time.Now.
 	Now func() time.Time
+	// Warn hears what went wrong but does not stop the command, such as a renewed login that could
+	// not be written back to config.json; nil drops it.
+	Warn func(error)
 }
 
 // cfCLIConfig is the part of the cf CLI's $CF_HOME/.cf/config.json that maintpage reads.
@@ -54,16 +58,11 @@ func (t Target) String() string { return fmt.Sprintf("org %s / space %s", t.OrgN
 
 // Client talks to one Cloud Controller as one user or client.
 type Client struct {
-	cf       *client.Client
+	cc       *cc
 	api      string
 	by       string
 	targeted Target // from config.json; empty when it targets another API
 	now      func() time.Time
-
-	// reauth builds a client that starts from the refresh token alone, used once when CC rejects an
-	// access token the token itself says is still valid (clock skew, revocation).
-	reauth   func() (*client.Client, error)
-	reauthed bool
 }
 
 // API is the Cloud Controller URL in use.
@@ -73,7 +72,8 @@ func (c *Client) API() string { return c.api }
 func (c *Client) By() string { return c.by }
 
 // Connect reads the login and returns a client. Credentials from the environment win over the cf
-// CLI's stored tokens: CF_CLIENT_ID with CF_CLIENT_SECRET, then CF_USERNAME with CF_PASSWORD.
+// CLI's stored tokens: CF_CLIENT_ID with CF_CLIENT_SECRET, then CF_USERNAME with CF_PASSWORD. The
+// first token is fetched here, so that a login that does not work fails before any plan is made.
 func Connect(ctx context.Context, opts Options) (*Client, error) {
 	getenv := opts.Getenv
 	if getenv == nil {
@@ -99,66 +99,57 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 	if api == "" {
 		return nil, fmt.Errorf("%w: no API endpoint in %s and CF_API is not set: run `cf login -a https://api.YOUR-SYSTEM-DOMAIN`, or set CF_API with CF_CLIENT_ID and CF_CLIENT_SECRET (or CF_USERNAME and CF_PASSWORD)", ErrNotLoggedIn, cfgPath)
 	}
+	apiURL, err := url.Parse(api)
+	if err != nil || (apiURL.Scheme != "https" && apiURL.Scheme != "http") || apiURL.Host == "" {
+		return nil, fmt.Errorf("%w: invalid API endpoint %q: write https://api.YOUR-SYSTEM-DOMAIN", ErrNotLoggedIn, api)
+	}
 	sameTarget := strings.EqualFold(api, strings.TrimRight(cfg.Target, "/"))
 
-	hc := &http.Client{Transport: newTransport(opts.SkipSSLValidation, opts.Retry), Timeout: timeout}
-	login, uaa := "", ""
+	retry := newTransport(opts.SkipSSLValidation, opts.Retry)
+	plain := &http.Client{Transport: retry, Timeout: timeout}
+	uaa := ""
 	if sameTarget {
-		login, uaa = cfg.AuthorizationEndpoint, cfg.UaaEndpoint
+		uaa = cfg.UaaEndpoint
 	}
 	if uaa == "" {
-		if login, uaa, err = discover(ctx, hc, api); err != nil {
+		if uaa, err = discover(ctx, plain, api); err != nil {
 			return nil, err
 		}
-	}
-	if login == "" {
-		login = uaa
-	}
-	base := []config.Option{
-		config.HttpClient(hc), config.AuthTokenURL(login, uaa),
-		config.RequestTimeout(timeout), config.UserAgent("maintpage"),
-	}
-
-	c := &Client{api: api, now: now}
-	if sameTarget && cfg.SpaceFields.GUID != "" {
-		c.targeted = Target{OrgName: cfg.OrganizationFields.Name, SpaceName: cfg.SpaceFields.Name, SpaceGUID: cfg.SpaceFields.GUID}
 	}
 	uaaClient := "cf"
 	if sameTarget && cfg.UAAOAuthClient != "" {
 		uaaClient = cfg.UAAOAuthClient
 	}
+	tokenURL := strings.TrimRight(uaa, "/") + "/oauth/token"
+	src := &tokenSource{hc: plain, warn: opts.Warn, uaa: oauth2.Config{
+		// The cf CLI's own UAA client has an empty secret and sends it in the Authorization header.
+		ClientID: uaaClient, Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader},
+	}}
+	c := &Client{api: api, now: now}
+	if sameTarget && cfg.SpaceFields.GUID != "" {
+		c.targeted = Target{OrgName: cfg.OrganizationFields.Name, SpaceName: cfg.SpaceFields.Name, SpaceGUID: cfg.SpaceFields.GUID}
+	}
 
-	var creds []config.Option
 	clientID, secret := getenv("CF_CLIENT_ID"), getenv("CF_CLIENT_SECRET")
 	user, password := getenv("CF_USERNAME"), getenv("CF_PASSWORD")
 	switch {
 	case clientID != "" && secret != "":
-		creds = []config.Option{config.ClientCredentials(clientID, secret)}
+		cc := clientcredentials.Config{ClientID: clientID, ClientSecret: secret, TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader}
+		src.first = cc.Token
 		c.by = clientID
 	case user != "" && password != "":
-		creds = []config.Option{config.ClientCredentials(uaaClient, ""), config.UserPassword(user, password)}
+		uaaCfg := src.uaa
+		src.first = func(ctx context.Context) (*oauth2.Token, error) {
+			return uaaCfg.PasswordCredentialsToken(ctx, user, password)
+		}
 		c.by = user
 	case sameTarget && (cfg.AccessToken != "" || cfg.RefreshToken != ""):
-		// The client secret is left out on purpose: with one, go-cfclient would prefer the
-		// client_credentials grant and act as the client instead of the logged-in user.
-		tok := config.Token(cfg.AccessToken, cfg.RefreshToken)
-		if err := tok(&config.Config{}); err != nil {
-			if cfg.RefreshToken == "" {
-				return nil, fmt.Errorf("%w: the token in %s cannot be read: run `cf login` again", ErrNotLoggedIn, cfgPath)
-			}
-			tok = config.Token("", cfg.RefreshToken) // an unreadable access token: start from the refresh token
+		src.tok = storedToken(cfg.AccessToken, cfg.RefreshToken)
+		if !src.tok.Valid() && cfg.RefreshToken == "" {
+			return nil, fmt.Errorf("%w: the token in %s has expired or cannot be read, and there is no refresh token: run `cf login` again", ErrNotLoggedIn, cfgPath)
 		}
-		creds = []config.Option{config.ClientCredentials(uaaClient, ""), tok}
+		src.save = func(t *oauth2.Token) error { return writeBackTokens(cfgPath, api, t) }
 		c.by = tokenUser(cfg.AccessToken)
-		if c.by == "" {
-			c.by = user
-		}
-		if cfg.RefreshToken != "" {
-			refresh := cfg.RefreshToken
-			c.reauth = func() (*client.Client, error) {
-				return newCF(api, append(base, config.ClientCredentials(uaaClient, ""), config.Token("", refresh)))
-			}
-		}
 	default:
 		where := cfgPath
 		if !sameTarget && cfg.Target != "" {
@@ -169,23 +160,37 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 	if c.by == "" {
 		c.by = "unknown"
 	}
-	if c.cf, err = newCF(api, append(base, creds...)); err != nil {
-		return nil, loginError(err)
+	tok, err := src.token(ctx)
+	if err != nil {
+		return nil, loginFailed(err)
 	}
+	if c.by == "unknown" {
+		if who := tokenUser(tok.AccessToken); who != "" {
+			c.by = who
+		}
+	}
+	c.cc = &cc{api: apiURL, hc: &http.Client{Transport: &authTransport{base: retry, src: src}, Timeout: timeout}}
 	return c, nil
 }
 
-func newCF(api string, opts []config.Option) (*client.Client, error) {
-	cfg, err := config.New(api, opts...)
-	if err != nil {
-		return nil, err
+// storedToken reads the cf CLI's stored tokens. Its access token is a JWT whose exp claim says when
+// it expires; one that cannot be read counts as expired, so the refresh token renews it at once.
+func storedToken(access, refresh string) *oauth2.Token {
+	tok := strings.TrimSpace(access)
+	if scheme, rest, ok := strings.Cut(tok, " "); ok && strings.EqualFold(scheme, "bearer") {
+		tok = rest
 	}
-	return client.New(cfg)
+	t := &oauth2.Token{AccessToken: tok, TokenType: "bearer", RefreshToken: refresh, Expiry: time.Unix(1, 0)}
+	if exp := tokenExpiry(tok); !exp.IsZero() {
+		t.Expiry = exp
+	}
+	return t
 }
 
-func loginError(err error) error {
-	if isTokenFetchError(err) {
-		return fmt.Errorf("%w: the UAA refused the credentials (%s): check CF_CLIENT_ID/CF_CLIENT_SECRET or CF_USERNAME/CF_PASSWORD, or run `cf login` again", ErrNotLoggedIn, tokenErrorText(err))
+func loginFailed(err error) error {
+	var te *tokenError
+	if errors.As(err, &te) {
+		return fmt.Errorf("%w: the UAA refused the login (%s): run `cf login` again, or check CF_CLIENT_ID/CF_CLIENT_SECRET or CF_USERNAME/CF_PASSWORD", ErrNotLoggedIn, te)
 	}
 	return fmt.Errorf("logging in to Cloud Foundry: %w", tlsHint(err))
 }
@@ -224,20 +229,20 @@ func readCFConfig(getenv func(string) string) (string, cfCLIConfig, error) {
 	return path, cfg, nil
 }
 
-// discover asks the CC root document where the UAA and login servers are.
-func discover(ctx context.Context, hc *http.Client, api string) (login, uaa string, err error) {
+// discover asks the CC root document where the UAA is.
+func discover(ctx context.Context, hc *http.Client, api string) (uaa string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/", nil)
 	if err != nil {
-		return "", "", fmt.Errorf("%w: invalid API endpoint %q: %w", ErrNotLoggedIn, api, err)
+		return "", fmt.Errorf("%w: invalid API endpoint %q: %w", ErrNotLoggedIn, api, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", "", fmt.Errorf("cannot reach the Cloud Controller at %s: %w", api, tlsHint(err))
+		return "", fmt.Errorf("cannot reach the Cloud Controller at %s: %w", api, tlsHint(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", "", fmt.Errorf("the Cloud Controller at %s answered %s to GET /: check the API endpoint", api, resp.Status)
+		return "", fmt.Errorf("the Cloud Controller at %s answered %s to GET /: check the API endpoint", api, resp.Status)
 	}
 	var root struct {
 		Links struct {
@@ -246,42 +251,57 @@ func discover(ctx context.Context, hc *http.Client, api string) (login, uaa stri
 		} `json:"links"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&root); err != nil {
-		return "", "", fmt.Errorf("reading the Cloud Controller root document at %s: %w", api, err)
+		return "", fmt.Errorf("reading the Cloud Controller root document at %s: %w", api, err)
 	}
 	uaa = root.Links.UAA.Href
 	if uaa == "" {
 		uaa = root.Links.Login.Href
 	}
 	if uaa == "" {
-		return "", "", fmt.Errorf("the Cloud Controller at %s names no UAA in its root document: check the API endpoint", api)
+		return "", fmt.Errorf("the Cloud Controller at %s names no UAA in its root document: check the API endpoint", api)
 	}
-	return root.Links.Login.Href, uaa, nil
+	return uaa, nil
 }
 
-// tokenUser reads who a UAA access token belongs to. The signature is not checked: the name is only
-// recorded for people to read, and CC checks the token on every call anyway.
-func tokenUser(accessToken string) string {
-	tok := accessToken
-	if _, rest, ok := strings.Cut(accessToken, " "); ok {
+// jwtClaims reads the claims of a UAA access token. The signature is not checked: what is read is
+// only recorded for people (who) or decides when to renew (exp), and CC checks the token anyway.
+type jwtClaims struct {
+	UserName string `json:"user_name"`
+	ClientID string `json:"client_id"`
+	Exp      int64  `json:"exp"`
+}
+
+func readClaims(accessToken string) (jwtClaims, bool) {
+	var claims jwtClaims
+	tok := strings.TrimSpace(accessToken)
+	if _, rest, ok := strings.Cut(tok, " "); ok {
 		tok = rest
 	}
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
-		return ""
+		return claims, false
 	}
 	body, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
+	if err != nil || json.Unmarshal(body, &claims) != nil {
+		return jwtClaims{}, false
 	}
-	var claims struct {
-		UserName string `json:"user_name"`
-		ClientID string `json:"client_id"`
-	}
-	if json.Unmarshal(body, &claims) != nil {
-		return ""
-	}
+	return claims, true
+}
+
+// tokenUser reads who a UAA access token belongs to.
+func tokenUser(accessToken string) string {
+	claims, _ := readClaims(accessToken)
 	if claims.UserName != "" {
 		return claims.UserName
 	}
 	return claims.ClientID
+}
+
+// tokenExpiry reads when a UAA access token expires; zero when it cannot be read.
+func tokenExpiry(accessToken string) time.Time {
+	claims, ok := readClaims(accessToken)
+	if !ok || claims.Exp <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(claims.Exp, 0)
 }

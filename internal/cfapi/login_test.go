@@ -68,7 +68,7 @@ func TestCFLoginFailures(t *testing.T) {
 			env: map[string]string{"CF_HOME": t.TempDir(), "CF_API": w.f.URL}, wantErr: ErrNotLoggedIn, want: "CF_CLIENT_ID",
 		},
 		"wrong client secret": {
-			env: map[string]string{"CF_API": w.f.URL, "CF_CLIENT_ID": "ci", "CF_CLIENT_SECRET": "s3cr3t-wrong"}, connectOK: true, wantErr: ErrNotLoggedIn, want: "CF_CLIENT_ID",
+			env: map[string]string{"CF_API": w.f.URL, "CF_CLIENT_ID": "ci", "CF_CLIENT_SECRET": "s3cr3t-wrong"}, wantErr: ErrNotLoggedIn, want: "CF_CLIENT_ID",
 		},
 		"wrong password": {
 			env: map[string]string{"CF_USERNAME": "bob", "CF_PASSWORD": "pa55-wrong"}, wantErr: ErrNotLoggedIn, want: "CF_PASSWORD",

@@ -162,6 +162,7 @@ func (w *world) connect(t *testing.T, extra map[string]string) *Client {
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
+	c.cc.perPage = 50 // pagination shows with tens of routes
 	return c
 }
 
