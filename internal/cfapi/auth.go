@@ -27,10 +27,10 @@ func (e *tokenError) Unwrap() error { return e.err }
 // when the Cloud Controller refused it, and writes what it got back to the cf CLI's config.json,
 // so that the operator's `cf` stays logged in (UAA may rotate the refresh token on every use).
 type tokenSource struct {
-	mu   sync.Mutex
-	tok  *oauth2.Token
-	uaa  oauth2.Config
-	hc   *http.Client // for the UAA: retries, no token
+	mu  sync.Mutex
+	tok *oauth2.Token
+	uaa oauth2.Config
+	hc  *http.Client // for the UAA: retries, no token
 	// first gets a token with the operator's credentials (password or client credentials); nil when
 	// the login is the cf CLI's stored tokens, which only the refresh token renews.
 	first func(ctx context.Context) (*oauth2.Token, error)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
 )
 
 // call runs one CC request and says what failed in the operator's terms.
