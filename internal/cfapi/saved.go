@@ -9,10 +9,15 @@ import (
 
 // Metadata keys maintpage owns on a switched route. The label makes the routes of an app in
 // maintenance findable with one label_selector query even when the app is no longer a destination;
-// the annotation holds what the route served before (labels are too small for that).
+// its value is the app's GUID, which always fits CC's 63 characters (an app name may not). The
+// annotation holds what the route served before (labels are too small for that). CC wants a key
+// prefix in DNS form with at least one dot (cloud_controller_ng: MetadataValidatorHelper#key_error
+// with DomainDecorator::DOMAIN_REGEX), so the prefix is the project's GitHub Pages domain, which
+// the project's organisation owns.
 const (
-	LabelApp        = "maintpage/app"
-	AnnotationSaved = "maintpage/saved"
+	MetadataPrefix  = "maintpage.github.io"
+	LabelApp        = MetadataPrefix + "/app"
+	AnnotationSaved = MetadataPrefix + "/saved"
 	// maxAnnotation is CC's limit on an annotation value.
 	maxAnnotation = 5000
 	savedVersion  = 1

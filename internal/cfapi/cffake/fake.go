@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,6 +56,9 @@ type Fake struct {
 	apps    []*app
 	domains []*domain
 	routes  []*route
+
+	instances []*instance
+	bindings  []*binding
 
 	access   map[string]*token // access token → what it stands for
 	refresh  map[string]*token // refresh token → whom it renews
@@ -413,6 +415,12 @@ func (f *Fake) handler() http.Handler {
 	mux.HandleFunc("POST /v3/routes/{guid}/destinations", f.authed(f.insertDests))
 	mux.HandleFunc("PATCH /v3/routes/{guid}/destinations", f.authed(f.replaceDests))
 	mux.HandleFunc("DELETE /v3/routes/{guid}/destinations/{dest}", f.authed(f.deleteDest))
+	mux.HandleFunc("GET /v3/service_instances", f.authed(f.listInstances))
+	mux.HandleFunc("POST /v3/service_instances", f.authed(f.createInstance))
+	mux.HandleFunc("DELETE /v3/service_instances/{guid}", f.authed(f.deleteInstance))
+	mux.HandleFunc("GET /v3/service_route_bindings", f.authed(f.listBindings))
+	mux.HandleFunc("POST /v3/service_route_bindings", f.authed(f.createBinding))
+	mux.HandleFunc("DELETE /v3/service_route_bindings/{guid}", f.authed(f.deleteBinding))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		ccError(w, http.StatusNotFound, 10000, "CF-NotFound", "Unknown request")
 	})
@@ -610,11 +618,53 @@ func (f *Fake) paginate(w http.ResponseWriter, r *http.Request, n int, render fu
 	writeJSON(w, http.StatusOK, body)
 }
 
+// fail writes a CC error.
+func fail(w http.ResponseWriter, e *apiError) { ccError(w, e.status, e.code, e.title, e.detail) }
+
+// checkList validates a list request's query as CC's list message would, answering 400 itself.
+func checkList(w http.ResponseWriter, r *http.Request, lp listParams) ([]*requirement, bool) {
+	reqs, errs := lp.check(r.URL.Query())
+	if len(errs) > 0 {
+		fail(w, badQuery(errs...))
+		return nil, false
+	}
+	return reqs, true
+}
+
+// readBody decodes a JSON object body; CC answers MessageParseError to anything else
+// (app/controllers/v3/application_controller.rb, hashed_params).
+func readBody(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, bool) {
+	var body map[string]json.RawMessage
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body == nil {
+		fail(w, parseError("invalid request body"))
+		return nil, false
+	}
+	return body, true
+}
+
+func unknownFields(body map[string]json.RawMessage, allowed ...string) []string {
+	var extra []string
+	for k := range body {
+		if !slices.Contains(allowed, k) {
+			extra = append(extra, k)
+		}
+	}
+	if len(extra) == 0 {
+		return nil
+	}
+	slices.Sort(extra)
+	return []string{fmt.Sprintf("Unknown field(s): '%s'", strings.Join(extra, "', '"))}
+}
+
 func (f *Fake) listOrgs(w http.ResponseWriter, r *http.Request) {
+	reqs, ok := checkList(w, r, orgsList)
+	if !ok {
+		return
+	}
 	names := filter(r.URL.Query(), "names")
 	var out []*org
 	for _, o := range f.orgs {
-		if names == nil || slices.Contains(names, o.name) {
+		if (names == nil || slices.Contains(names, o.name)) && matches(nil, reqs) {
 			out = append(out, o)
 		}
 	}
@@ -625,11 +675,15 @@ func (f *Fake) listOrgs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) listSpaces(w http.ResponseWriter, r *http.Request) {
+	reqs, ok := checkList(w, r, spacesList)
+	if !ok {
+		return
+	}
 	q := r.URL.Query()
 	names, orgs := filter(q, "names"), filter(q, "organization_guids")
 	var out []*space
 	for _, s := range f.spaces {
-		if (names == nil || slices.Contains(names, s.name)) && (orgs == nil || slices.Contains(orgs, s.org.guid)) {
+		if (names == nil || slices.Contains(names, s.name)) && (orgs == nil || slices.Contains(orgs, s.org.guid)) && matches(nil, reqs) {
 			out = append(out, s)
 		}
 	}
@@ -641,13 +695,17 @@ func (f *Fake) listSpaces(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) listApps(w http.ResponseWriter, r *http.Request) {
+	reqs, ok := checkList(w, r, appsList)
+	if !ok {
+		return
+	}
 	q := r.URL.Query()
 	names, spaces, guids := filter(q, "names"), filter(q, "space_guids"), filter(q, "guids")
 	var out []*app
 	for _, a := range f.apps {
 		if (names == nil || slices.Contains(names, a.name)) &&
 			(spaces == nil || slices.Contains(spaces, a.space.guid)) &&
-			(guids == nil || slices.Contains(guids, a.guid)) {
+			(guids == nil || slices.Contains(guids, a.guid)) && matches(nil, reqs) {
 			out = append(out, a)
 		}
 	}
@@ -680,7 +738,7 @@ func (f *Fake) getDomain(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ccError(w, http.StatusNotFound, 10010, "CF-ResourceNotFound", "Domain not found")
+	fail(w, notFound("Domain"))
 }
 
 func (f *Fake) routeURL(rt *route) string {
@@ -728,105 +786,34 @@ func (f *Fake) routeJSON(rt *route) map[string]any {
 	}
 }
 
-// selector is one requirement of a CC label_selector.
-type selector struct {
-	key    string
-	op     string // "exists", "!exists", "in", "notin"
-	values []string
-}
-
-func parseSelector(s string) ([]selector, error) {
-	var parts []string
-	depth, start := 0, 0
-	for i, c := range s {
-		switch c {
-		case '(':
-			depth++
-		case ')':
-			depth--
-		case ',':
-			if depth == 0 {
-				parts = append(parts, s[start:i])
-				start = i + 1
-			}
-		}
-	}
-	parts = append(parts, s[start:])
-	var out []selector
-	for _, p := range parts {
-		p = strings.TrimSpace(p)
-		switch {
-		case p == "":
-			return nil, fmt.Errorf("empty requirement")
-		case strings.HasPrefix(p, "!"):
-			out = append(out, selector{key: p[1:], op: "!exists"})
-		case strings.Contains(p, "!="):
-			k, v, _ := strings.Cut(p, "!=")
-			out = append(out, selector{key: k, op: "notin", values: []string{v}})
-		case strings.Contains(p, "=="):
-			k, v, _ := strings.Cut(p, "==")
-			out = append(out, selector{key: k, op: "in", values: []string{v}})
-		case strings.Contains(p, "="):
-			k, v, _ := strings.Cut(p, "=")
-			out = append(out, selector{key: k, op: "in", values: []string{v}})
-		case strings.Contains(p, " notin ("):
-			k, v, _ := strings.Cut(p, " notin (")
-			out = append(out, selector{key: k, op: "notin", values: strings.Split(strings.TrimSuffix(v, ")"), ",")})
-		case strings.Contains(p, " in ("):
-			k, v, _ := strings.Cut(p, " in (")
-			out = append(out, selector{key: k, op: "in", values: strings.Split(strings.TrimSuffix(v, ")"), ",")})
-		default:
-			out = append(out, selector{key: p, op: "exists"})
-		}
-	}
-	return out, nil
-}
-
-func matches(labels map[string]string, sels []selector) bool {
-	for _, s := range sels {
-		v, ok := labels[s.key]
-		switch s.op {
-		case "exists":
-			if !ok {
-				return false
-			}
-		case "!exists":
-			if ok {
-				return false
-			}
-		case "in":
-			if !ok || !slices.Contains(s.values, v) {
-				return false
-			}
-		case "notin":
-			if ok && slices.Contains(s.values, v) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 func (f *Fake) listRoutes(w http.ResponseWriter, r *http.Request) {
+	reqs, ok := checkList(w, r, routesList)
+	if !ok {
+		return
+	}
+	if slices.Contains(reqs, nil) {
+		// RoutesListMessage does not validate the selector, and RouteFetcher then calls a method
+		// on the unparsed (nil) requirement (app/fetchers/label_selector_query_generator.rb).
+		fail(w, unknownError())
+		return
+	}
 	q := r.URL.Query()
 	apps, spaces, hosts, paths := filter(q, "app_guids"), filter(q, "space_guids"), filter(q, "hosts"), filter(q, "paths")
-	var sels []selector
-	if q.Has("label_selector") {
-		var err error
-		if sels, err = parseSelector(q.Get("label_selector")); err != nil {
-			ccError(w, http.StatusBadRequest, 10005, "CF-BadQueryParameter", "The query parameter is invalid: Invalid label_selector value")
-			return
-		}
-	}
+	instances := filter(q, "service_instance_guids")
 	var out []*route
 	for _, rt := range f.routes {
 		if spaces != nil && !slices.Contains(spaces, rt.space.guid) ||
 			hosts != nil && !slices.Contains(hosts, rt.host) ||
 			paths != nil && !slices.Contains(paths, rt.path) ||
-			!matches(rt.labels, sels) {
+			!matches(rt.labels, reqs) {
 			continue
 		}
 		if apps != nil && !slices.ContainsFunc(rt.dests, func(d *Dest) bool { return slices.Contains(apps, d.App) }) {
+			continue
+		}
+		if instances != nil && !slices.ContainsFunc(f.bindings, func(b *binding) bool {
+			return b.route == rt && slices.Contains(instances, b.instance.guid)
+		}) {
 			continue
 		}
 		out = append(out, rt)
@@ -849,7 +836,7 @@ func (f *Fake) listRoutes(w http.ResponseWriter, r *http.Request) {
 func (f *Fake) routeOr404(w http.ResponseWriter, r *http.Request) *route {
 	rt := f.routeByGUID(r.PathValue("guid"))
 	if rt == nil {
-		ccError(w, http.StatusNotFound, 10010, "CF-ResourceNotFound", "Route not found")
+		fail(w, notFound("Route"))
 	}
 	return rt
 }
@@ -860,65 +847,27 @@ func (f *Fake) getRoute(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-var (
-	metaName   = regexp.MustCompile(`^[A-Za-z0-9]([-_.A-Za-z0-9]{0,61}[A-Za-z0-9])?$`)
-	metaPrefix = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-)
-
-func validKey(k string) bool {
-	prefix, name, found := strings.Cut(k, "/")
-	if !found {
-		name, prefix = prefix, ""
-	}
-	if found && (len(prefix) > 253 || !metaPrefix.MatchString(prefix) || strings.Contains(name, "/")) {
-		return false
-	}
-	return metaName.MatchString(name)
-}
-
+// patchRoute is RoutesController#update with RouteUpdateMessage (app/messages/route_update_message.rb:
+// metadata and options only, MetadataValidator on metadata).
 func (f *Fake) patchRoute(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	errs := unknownFields(body, "metadata", "options")
+	if m, ok := body["metadata"]; ok {
+		errs = append(errs, metadataErrors(m)...)
+	}
+	if len(errs) > 0 {
+		fail(w, unprocessable(errs...))
+		return
+	}
 	rt := f.routeOr404(w, r)
 	if rt == nil {
 		return
 	}
-	var body struct {
-		Metadata *struct {
-			Labels      map[string]*string `json:"labels"`
-			Annotations map[string]*string `json:"annotations"`
-		} `json:"metadata"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		ccError(w, http.StatusBadRequest, 1001, "CF-MessageParseError", "Request invalid due to parse error: invalid request body")
-		return
-	}
-	if body.Metadata != nil {
-		for k, v := range body.Metadata.Labels {
-			if !validKey(k) || v != nil && len(*v) > 63 || v != nil && *v != "" && !metaName.MatchString(*v) {
-				ccError(w, http.StatusUnprocessableEntity, 10008, "CF-UnprocessableEntity", fmt.Sprintf("Metadata label key or value error: %q", k))
-				return
-			}
-		}
-		for k, v := range body.Metadata.Annotations {
-			if !validKey(k) {
-				ccError(w, http.StatusUnprocessableEntity, 10008, "CF-UnprocessableEntity", fmt.Sprintf("Metadata annotations error: key %q is invalid", k))
-				return
-			}
-			if v != nil && len(*v) > 5000 {
-				ccError(w, http.StatusUnprocessableEntity, 10008, "CF-UnprocessableEntity", fmt.Sprintf("Metadata annotations error: value of %q is greater than 5000 characters", k))
-				return
-			}
-		}
-		apply := func(dst map[string]string, src map[string]*string) {
-			for k, v := range src {
-				if v == nil {
-					delete(dst, k)
-				} else {
-					dst[k] = *v
-				}
-			}
-		}
-		apply(rt.labels, body.Metadata.Labels)
-		apply(rt.annotations, body.Metadata.Annotations)
+	if m, ok := body["metadata"]; ok {
+		applyMetadata(m, rt.labels, rt.annotations)
 	}
 	writeJSON(w, http.StatusOK, f.routeJSON(rt))
 }
@@ -934,69 +883,91 @@ func (f *Fake) destsBody(rt *route) map[string]any {
 }
 
 func (f *Fake) getDests(w http.ResponseWriter, r *http.Request) {
+	if _, ok := checkList(w, r, destinationsList); !ok {
+		return
+	}
 	if rt := f.routeOr404(w, r); rt != nil {
 		writeJSON(w, http.StatusOK, f.destsBody(rt))
 	}
 }
 
-// readDests decodes and checks a destinations request the way CC does, answering the error itself.
-func (f *Fake) readDests(w http.ResponseWriter, r *http.Request, rt *route) ([]Dest, bool) {
-	var body struct {
-		Destinations []struct {
-			App struct {
-				GUID    string `json:"guid"`
-				Process *struct {
-					Type string `json:"type"`
-				} `json:"process"`
-			} `json:"app"`
-			Weight   *int    `json:"weight"`
-			Port     *int    `json:"port"`
-			Protocol *string `json:"protocol"`
-		} `json:"destinations"`
+// readDests checks a destinations request the way RoutesController#insert_destinations and
+// #replace_destinations do (app/controllers/v3/routes_controller.rb): the message first, then the
+// route, then the apps (apps_hash: they must exist and be in the route's space), and fills in CC's
+// defaults (app/actions/update_route_destinations.rb: update_port, update_protocol).
+func (f *Fake) readDests(w http.ResponseWriter, r *http.Request, replace bool) (*route, []Dest, bool) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return nil, nil, false
 	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Destinations == nil {
-		ccError(w, http.StatusUnprocessableEntity, 10008, "CF-UnprocessableEntity", "Destinations must be an array containing between 1 and 100 destination objects.")
-		return nil, false
+	in, errs := destinationErrors(body, replace)
+	if len(errs) > 0 {
+		fail(w, unprocessable(errs...))
+		return nil, nil, false
 	}
-	var out []Dest
+	rt := f.routeOr404(w, r)
+	if rt == nil {
+		return nil, nil, false
+	}
 	var missing []string
-	for _, d := range body.Destinations {
-		a := f.appByGUID(d.App.GUID)
-		if a == nil || a.space != rt.space {
-			missing = append(missing, d.App.GUID)
+	var out []Dest
+	otherSpace := false
+	for _, d := range in {
+		a := f.appByGUID(d.app)
+		if a == nil {
+			if !slices.Contains(missing, d.app) {
+				missing = append(missing, d.app)
+			}
 			continue
 		}
-		n := Dest{App: d.App.GUID, Weight: d.Weight}
-		if d.App.Process != nil {
-			n.Process = d.App.Process.Type
+		if a.space != rt.space {
+			otherSpace = true
 		}
-		if d.Port != nil {
-			n.Port = *d.Port
-		}
-		if d.Protocol != nil {
-			n.Protocol = *d.Protocol
-			ok := n.Protocol == "http1" || n.Protocol == "http2"
-			if rt.domain.tcp {
-				ok = n.Protocol == "tcp"
-			}
-			if !ok {
-				ccError(w, http.StatusUnprocessableEntity, 10008, "CF-UnprocessableEntity", fmt.Sprintf("Destinations[0]: protocol %q is not valid for this route", n.Protocol))
-				return nil, false
-			}
-		}
-		out = append(out, n)
+		out = append(out, withDefaults(rt, Dest{App: d.app, Process: d.process, Port: d.port, Protocol: d.protocol, Weight: d.weight}))
 	}
-	if len(missing) > 0 {
-		ccError(w, http.StatusUnprocessableEntity, 10008, "CF-UnprocessableEntity",
-			fmt.Sprintf("App(s) with guid(s) %q do not exist or you do not have access.", strings.Join(missing, ", ")))
-		return nil, false
+	switch {
+	case len(missing) > 0:
+		fail(w, unprocessable(fmt.Sprintf(`App(s) with guid(s) "%s" do not exist.`, strings.Join(missing, `", "`))))
+		return nil, nil, false
+	case otherSpace:
+		fail(w, unprocessable("Routes destinations must be in either the route's space or the route's shared spaces"))
+		return nil, nil, false
 	}
-	return out, true
+	return rt, out, true
 }
 
-func same(a *Dest, b Dest, r *route) bool {
-	n := withDefaults(r, b)
-	return a.App == n.App && a.Process == n.Process && a.Port == n.Port && a.Protocol == n.Protocol
+// sameMapping compares two destinations the way UpdateRouteDestinations compares mapping hashes:
+// app, process, port, weight and protocol.
+func sameMapping(a, b Dest) bool {
+	return a.App == b.App && a.Process == b.Process && a.Port == b.Port && a.Protocol == b.Protocol &&
+		slices.Equal(ptrs(a.Weight), ptrs(b.Weight))
+}
+
+// checkMappings is UpdateRouteDestinations' validate_max_destinations! and validate_unique!
+// (app/actions/update_route_destinations.rb).
+func checkMappings(existing int, in []Dest) *apiError {
+	if existing+len(in) > 100 {
+		return unprocessable("Routes can be mapped to at most 100 destinations.")
+	}
+	for i := range in {
+		for j := range i {
+			if sameMapping(in[i], in[j]) {
+				return unprocessable("Destinations cannot contain duplicate entries")
+			}
+		}
+	}
+	return nil
+}
+
+// protocolError is validate_protocol_matches! (app/actions/update_route_destinations.rb).
+func protocolError(rt *route, d Dest) string {
+	if rt.domain.tcp == (d.Protocol == "tcp") {
+		return ""
+	}
+	if rt.domain.tcp {
+		return fmt.Sprintf("Cannot use '%s' protocol for tcp routes; valid options are: [tcp].", d.Protocol)
+	}
+	return fmt.Sprintf("Cannot use '%s' protocol for http routes; valid options are: [http1, http2].", d.Protocol)
 }
 
 func (f *Fake) changed(rt *route, before int) {
@@ -1005,57 +976,70 @@ func (f *Fake) changed(rt *route, before int) {
 	}
 }
 
+// insertDests is UpdateRouteDestinations.add (app/actions/update_route_destinations.rb).
 func (f *Fake) insertDests(w http.ResponseWriter, r *http.Request) {
-	rt := f.routeOr404(w, r)
-	if rt == nil {
-		return
-	}
-	in, ok := f.readDests(w, r, rt)
+	rt, in, ok := f.readDests(w, r, false)
 	if !ok {
 		return
 	}
+	if e := checkMappings(len(rt.dests), in); e != nil {
+		fail(w, e)
+		return
+	}
+	if slices.ContainsFunc(rt.dests, func(d *Dest) bool { return d.Weight != nil }) {
+		fail(w, unprocessable("Destinations cannot be inserted when there are weighted destinations already configured."))
+		return
+	}
+	var add []Dest
 	for _, d := range in {
-		if d.Weight != nil {
-			ccError(w, http.StatusUnprocessableEntity, 10008, "CF-UnprocessableEntity", "Weighted destinations can only be used when replacing all destinations.")
+		i := slices.IndexFunc(rt.dests, func(e *Dest) bool { return e.App == d.App && e.Process == d.Process && e.Port == d.Port })
+		if i < 0 {
+			add = append(add, d)
+			continue
+		}
+		if rt.dests[i].Protocol != d.Protocol {
+			fail(w, unprocessable(fmt.Sprintf("Cannot add destination with protocol: %s. Destination already exists for route: %s, app: %s, process: %s, and protocol: %s.",
+				d.Protocol, f.routeURL(rt), d.App, d.Process, rt.dests[i].Protocol)))
 			return
 		}
 	}
-	if slices.ContainsFunc(rt.dests, func(d *Dest) bool { return d.Weight != nil }) {
-		ccError(w, http.StatusUnprocessableEntity, 10008, "CF-UnprocessableEntity", "Destinations cannot be inserted when there are weighted destinations already configured.")
-		return
-	}
-	for _, d := range in {
-		if !slices.ContainsFunc(rt.dests, func(e *Dest) bool { return same(e, d, rt) }) {
-			rt.dests = append(rt.dests, f.newDest(rt, d))
+	for _, d := range add {
+		if e := protocolError(rt, d); e != "" {
+			fail(w, unprocessable(e))
+			return
 		}
+	}
+	for _, d := range add {
+		rt.dests = append(rt.dests, f.newDest(rt, d))
 	}
 	writeJSON(w, http.StatusOK, f.destsBody(rt))
 }
 
+// replaceDests is UpdateRouteDestinations.replace. RoutesController#replace_destinations rescues
+// only DuplicateDestinationError, so the action's other errors (a protocol that does not fit the
+// route, too many destinations) reach the client as CC's 500.
 func (f *Fake) replaceDests(w http.ResponseWriter, r *http.Request) {
-	rt := f.routeOr404(w, r)
-	if rt == nil {
-		return
-	}
-	in, ok := f.readDests(w, r, rt)
+	rt, in, ok := f.readDests(w, r, true)
 	if !ok {
 		return
 	}
-	weighted, sum := 0, 0
-	for _, d := range in {
-		if d.Weight != nil {
-			weighted++
-			sum += *d.Weight
+	if e := checkMappings(0, in); e != nil {
+		if e.detail != "Destinations cannot contain duplicate entries" {
+			e = unknownError()
 		}
-	}
-	if weighted != 0 && (weighted != len(in) || sum != 100) {
-		ccError(w, http.StatusUnprocessableEntity, 10008, "CF-UnprocessableEntity", "Destinations cannot contain both weighted and unweighted destinations, and weights must sum to 100.")
+		fail(w, e)
 		return
+	}
+	for _, d := range in {
+		if protocolError(rt, d) != "" && !slices.ContainsFunc(rt.dests, func(e *Dest) bool { return sameMapping(*e, d) }) {
+			fail(w, unknownError())
+			return
+		}
 	}
 	before := len(rt.dests)
 	var next []*Dest
 	for _, d := range in {
-		if i := slices.IndexFunc(rt.dests, func(e *Dest) bool { return same(e, d, rt) }); i >= 0 && slices.Equal(ptrs(rt.dests[i].Weight), ptrs(d.Weight)) {
+		if i := slices.IndexFunc(rt.dests, func(e *Dest) bool { return sameMapping(*e, d) }); i >= 0 {
 			next = append(next, rt.dests[i])
 			continue
 		}
@@ -1073,6 +1057,7 @@ func ptrs(p *int) []int {
 	return []int{*p}
 }
 
+// deleteDest is RoutesController#destroy_destination and UpdateRouteDestinations.delete.
 func (f *Fake) deleteDest(w http.ResponseWriter, r *http.Request) {
 	rt := f.routeOr404(w, r)
 	if rt == nil {
@@ -1080,7 +1065,11 @@ func (f *Fake) deleteDest(w http.ResponseWriter, r *http.Request) {
 	}
 	i := slices.IndexFunc(rt.dests, func(d *Dest) bool { return d.GUID == r.PathValue("dest") })
 	if i < 0 {
-		ccError(w, http.StatusUnprocessableEntity, 10008, "CF-UnprocessableEntity", "Unable to unmap route from destination. Ensure the route has a destination with this guid.")
+		fail(w, unprocessable("Unable to unmap route from destination. Ensure the route has a destination with this guid."))
+		return
+	}
+	if rt.dests[i].Weight != nil {
+		fail(w, unprocessable("Weighted destinations cannot be deleted individually."))
 		return
 	}
 	before := len(rt.dests)
