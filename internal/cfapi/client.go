@@ -155,24 +155,28 @@ func (c *Client) listRoutes(ctx context.Context, what string, query url.Values) 
 	}
 	out := make([]Route, 0, len(routes))
 	for _, r := range routes {
-		rt := Route{GUID: r.GUID, URL: r.URL, TCP: r.Protocol == "tcp", Internal: internal[r.Relationships.Domain.guid()],
-			SpaceGUID: r.Relationships.Space.guid(), Labels: map[string]string{}, Annotations: map[string]string{}}
-		for _, d := range r.Destinations {
-			rt.Dests = append(rt.Dests, toDest(d))
-		}
-		for k, v := range r.Metadata.Labels {
-			if v != nil {
-				rt.Labels[k] = *v
-			}
-		}
-		for k, v := range r.Metadata.Annotations {
-			if v != nil {
-				rt.Annotations[k] = *v
-			}
-		}
-		out = append(out, rt)
+		out = append(out, toRoute(r, internal))
 	}
 	return out, nil
+}
+
+func toRoute(r ccRoute, internal map[string]bool) Route {
+	rt := Route{GUID: r.GUID, URL: r.URL, TCP: r.Protocol == "tcp", Internal: internal[r.Relationships.Domain.guid()],
+		SpaceGUID: r.Relationships.Space.guid(), Labels: map[string]string{}, Annotations: map[string]string{}}
+	for _, d := range r.Destinations {
+		rt.Dests = append(rt.Dests, toDest(d))
+	}
+	for k, v := range r.Metadata.Labels {
+		if v != nil {
+			rt.Labels[k] = *v
+		}
+	}
+	for k, v := range r.Metadata.Annotations {
+		if v != nil {
+			rt.Annotations[k] = *v
+		}
+	}
+	return rt
 }
 
 // listValue joins the values of a CC list filter. CC splits a filter on commas and unescapes
@@ -219,6 +223,18 @@ func (c *Client) switchedRoutes(ctx context.Context, appGUID, spaceGUID string) 
 		q.Set("space_guids", spaceGUID)
 	}
 	return c.listRoutes(ctx, "listing routes in maintenance", q)
+}
+
+// getRoute reads one route with its destinations and metadata.
+func (c *Client) getRoute(ctx context.Context, url, guid string) (Route, error) {
+	var r ccRoute
+	err := c.call(ctx, "reading route "+url, func() error {
+		return c.cc.do(ctx, http.MethodGet, "/v3/routes/"+guid, nil, nil, &r)
+	})
+	if err != nil {
+		return Route{}, err
+	}
+	return toRoute(r, nil), nil
 }
 
 func (c *Client) destinations(ctx context.Context, url, rt string) ([]Dest, error) {

@@ -323,7 +323,9 @@ func destApps(routes []Route, extra []Dest) []string {
 // Apply carries out a plan route by route. When a route fails, every route already changed, the
 // failing one included, is put back as it was, and the error says what CC answered. A route whose
 // destinations changed after the plan was made is saved as it is when switched, and p.Changes says
-// so in that change's Note.
+// so in that change's Note. A route is reported as not put back only when it really differs from
+// what it was before: a write CC refused changed nothing, and a route whose way back failed is read
+// again before it is reported.
 func (c *Client) Apply(ctx context.Context, p *Plan, progress func(i int, ch Change)) error {
 	for i := range p.Changes {
 		ch := &p.Changes[i]
@@ -347,6 +349,10 @@ func (c *Client) Apply(ctx context.Context, p *Plan, progress func(i int, ch Cha
 			back := Change{RouteGUID: u.RouteGUID, URL: u.URL, from: u.to, to: u.from,
 				metaBefore: u.metaAfter, metaAfter: u.metaBefore, appGUID: u.appGUID}
 			if _, err := c.switchRoute(rbctx, &back); err != nil {
+				if c.asBefore(rbctx, u) {
+					ae.RolledBack = append(ae.RolledBack, u.URL)
+					continue
+				}
 				ae.Stuck = append(ae.Stuck, StuckRoute{URL: u.URL, Err: err})
 				continue
 			}
@@ -357,9 +363,25 @@ func (c *Client) Apply(ctx context.Context, p *Plan, progress func(i int, ch Cha
 	return nil
 }
 
+// asBefore reads a route again and says whether it serves and records exactly what it did before
+// the change: then a failed way back left nothing to put back. A read that fails says no.
+func (c *Client) asBefore(ctx context.Context, ch Change) bool {
+	r, err := c.getRoute(ctx, ch.URL, ch.RouteGUID)
+	if err != nil || !sameDests(r.Dests, ch.from) {
+		return false
+	}
+	raw, found := r.Annotations[AnnotationSaved]
+	if ch.metaBefore == nil {
+		_, labelled := r.Labels[LabelApp]
+		return !found && !labelled
+	}
+	return found && raw == *ch.metaBefore
+}
+
 // switchRoute moves one route to its new destinations. The annotation is written before any
 // destination changes and removed only after they all did, so a crash at any point leaves a route
-// that says what it served. touched reports whether a change may have reached CC.
+// that says what it served. touched reports whether a change may have reached CC: a write CC
+// refused (4xx) did not.
 func (c *Client) switchRoute(ctx context.Context, ch *Change) (touched bool, err error) {
 	if ch.saved != nil {
 		if err := c.refreshSaved(ctx, ch); err != nil {
@@ -367,10 +389,10 @@ func (c *Client) switchRoute(ctx context.Context, ch *Change) (touched bool, err
 		}
 	}
 	if ch.metaAfter != nil && (ch.metaBefore == nil || *ch.metaBefore != *ch.metaAfter) {
-		touched = true
 		if err := c.setMetadata(ctx, ch.URL, ch.RouteGUID, ch.appGUID, ch.metaAfter); err != nil {
-			return touched, err
+			return !refused(err), err
 		}
+		touched = true
 	}
 	t, err := c.converge(ctx, ch.URL, ch.RouteGUID, ch.to)
 	touched = touched || t
@@ -378,10 +400,10 @@ func (c *Client) switchRoute(ctx context.Context, ch *Change) (touched bool, err
 		return touched, err
 	}
 	if ch.metaAfter == nil && ch.metaBefore != nil {
-		touched = true
 		if err := c.setMetadata(ctx, ch.URL, ch.RouteGUID, ch.appGUID, nil); err != nil {
-			return touched, err
+			return touched || !refused(err), err
 		}
+		touched = true
 	}
 	return touched, nil
 }
@@ -463,23 +485,25 @@ func (c *Client) converge(ctx context.Context, url, rt string, target []Dest) (t
 		return false, nil
 	}
 	if slices.ContainsFunc(cur, weighted) || slices.ContainsFunc(target, weighted) {
-		return true, c.replaceDests(ctx, url, rt, target)
+		err := c.replaceDests(ctx, url, rt, target)
+		return err == nil || !refused(err), err
 	}
 	if len(missing) > 0 {
-		touched = true
 		if err := c.insertDests(ctx, url, rt, missing); err != nil {
-			return touched, err
+			return !refused(err), err
 		}
+		touched = true
 	}
 	for _, d := range extra {
-		touched = true
 		if err := c.removeDest(ctx, url, rt, d); err != nil {
 			// A retried DELETE may have done its work the first time; what counts is the state.
 			if now, gerr := c.destinations(ctx, url, rt); gerr == nil && !slices.ContainsFunc(now, func(n Dest) bool { return n.GUID == d.GUID }) {
+				touched = true
 				continue
 			}
-			return touched, err
+			return touched || !refused(err), err
 		}
+		touched = true
 	}
 	return touched, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -419,5 +420,46 @@ func TestCFAppMissingEverywhere(t *testing.T) {
 		if !errors.Is(err, ErrAppNotFound) || !strings.HasSuffix(err.Error(), want) {
 			t.Errorf("%s: got %v, want ErrAppNotFound ending %q", name, err, want)
 		}
+	}
+}
+
+// TestCFFailureReportNamesOnlyChangedRoutes: a route is reported as not put back only when its
+// state differs from before. A write CC refused changed nothing; a write whose answer was lost is
+// read back before the route is called stuck.
+func TestCFFailureReportNamesOnlyChangedRoutes(t *testing.T) {
+	t.Parallel()
+	tests := map[string]func(third string) cffake.Fault{
+		// The old client counted a refused PATCH as a change, tried to take the annotation off
+		// again, was refused again, and reported the untouched route as NOT put back.
+		"CC refuses the annotation for good": func(g string) cffake.Fault {
+			return cffake.Fault{Method: "PATCH", Path: "/v3/routes/" + g, Times: -1, Status: 422, Code: 10008, Title: "CF-UnprocessableEntity", Detail: "Metadata label key error: prefix 'x' must be in valid dns format"}
+		},
+		"every metadata write fails with 502": func(g string) cffake.Fault {
+			return cffake.Fault{Method: "PATCH", Path: "/v3/routes/" + g, Times: -1, Status: 502, Code: 10001, Title: "CF-ServerError", Detail: "bad gateway"}
+		},
+	}
+	for name, fault := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w, gs := five(t)
+			c := w.connect(t, nil)
+			p, err := c.PlanOn(ctx, Request{App: "my-app", MaintenanceApp: "maintpage"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.f.Inject(fault(gs[2]))
+			err = c.Apply(ctx, p, nil)
+			var ae *ApplyError
+			if !errors.As(err, &ae) {
+				t.Fatalf("got %v, want an ApplyError", err)
+			}
+			if ae.Incomplete() || strings.Contains(err.Error(), "NOT") {
+				t.Errorf("got %v, want no route reported as not put back: none differs from before", err)
+			}
+			if want := []string{"r2.example.com", "r1.example.com"}; !slices.Equal(ae.RolledBack[len(ae.RolledBack)-2:], want) {
+				t.Errorf("rolled back: got %v, want to end with %v", ae.RolledBack, want)
+			}
+			w.assertRestored(t)
+		})
 	}
 }
