@@ -3,6 +3,8 @@ package cfapi
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"slices"
 	"time"
 )
 
@@ -15,7 +17,10 @@ const (
 	Maintenance RouteState = "maintenance"
 	Partial     RouteState = "partly switched"
 	LeftAlone   RouteState = "left alone"
-	Unreadable  RouteState = "unreadable"
+	// ByHand is a route the maintenance app serves that maintpage did not switch: nothing is saved
+	// to give back, so `cf off` leaves it alone.
+	ByHand     RouteState = "maintenance app, not switched by maintpage"
+	Unreadable RouteState = "unreadable"
 )
 
 // RouteStatus is one line of `maintpage cf status`.
@@ -49,6 +54,8 @@ func (s *Status) InMaintenance() int {
 }
 
 // Status reports every route of req.App, or with no app every route in maintenance in the space.
+// With req.MaintenanceApp, the routes that app serves are shown too (in the space, or among the
+// app's), also those switched by hand; req.Routes narrows what is shown.
 func (c *Client) Status(ctx context.Context, req Request) (*Status, error) {
 	t, err := c.ResolveTarget(ctx, req.Org, req.Space)
 	if err != nil {
@@ -56,12 +63,28 @@ func (c *Client) Status(ctx context.Context, req Request) (*Status, error) {
 	}
 	st := &Status{Target: t}
 	var routes []Route
+	var want []string
+	for _, n := range []string{req.App, req.MaintenanceApp} {
+		if n != "" && !slices.Contains(want, n) {
+			want = append(want, n)
+		}
+	}
+	apps := map[string]AppRef{}
+	if len(want) > 0 {
+		if apps, err = c.findApps(ctx, t, want...); err != nil {
+			return nil, err
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	maint, hasMaint := apps[req.MaintenanceApp]
 	if req.App == "" {
 		if routes, err = c.switchedRoutes(ctx, "", t.SpaceGUID); err != nil {
 			return nil, err
 		}
 	} else {
-		app, err := c.findApp(ctx, t, req.App)
+		app, err := appIn(apps, req.App, t)
 		if err != nil {
 			return nil, err
 		}
@@ -69,6 +92,25 @@ func (c *Client) Status(ctx context.Context, req Request) (*Status, error) {
 		if routes, err = c.appRoutes(ctx, app); err != nil {
 			return nil, err
 		}
+	}
+	if hasMaint && req.App == "" {
+		served, err := c.listRoutes(ctx, "listing the routes of "+maint.Name, url.Values{"app_guids": {maint.GUID}, "space_guids": {t.SpaceGUID}})
+		if err != nil {
+			return nil, err
+		}
+		seen := map[string]bool{}
+		for _, r := range routes {
+			seen[r.GUID] = true
+		}
+		for _, r := range served {
+			if !seen[r.GUID] {
+				routes = append(routes, r)
+			}
+		}
+	}
+	if len(req.Routes) > 0 {
+		sel := newSelector(req.Routes)
+		routes = slices.DeleteFunc(routes, func(r Route) bool { return !sel.keep(r.URL) })
 	}
 	var extra []Dest
 	saved := map[string]*Saved{}
@@ -103,6 +145,9 @@ func (c *Client) Status(ctx context.Context, req Request) (*Status, error) {
 				rs.State = Partial
 				rs.Note = fmt.Sprintf("a switch did not finish: run `maintpage cf on %s` or `maintpage cf off %s` again", s.AppName, s.AppName)
 			}
+		case hasMaint && hasApp(r.Dests, maint.GUID):
+			rs.State = ByHand
+			rs.Note = "nothing saved to give back: `maintpage cf off` leaves it; map it back by hand"
 		}
 		st.Routes = append(st.Routes, rs)
 	}

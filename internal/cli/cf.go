@@ -79,7 +79,7 @@ CI, set CF_API with CF_CLIENT_ID and CF_CLIENT_SECRET, or with CF_USERNAME and C
 ` + cfExitCodes,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageErr(errors.New(`"maintpage cf" needs a subcommand: on, off or status (see maintpage cf --help)`))
+			return usageErr(errors.New(`"maintpage cf" needs a subcommand: on, off, status or route-service (see maintpage cf --help)`))
 		},
 	}
 	pf := cmd.PersistentFlags()
@@ -87,8 +87,11 @@ CI, set CF_API with CF_CLIENT_ID and CF_CLIENT_SECRET, or with CF_USERNAME and C
 	pf.StringVar(&f.space, "space", "", "space of the app (default: the space targeted with cf target)")
 	pf.BoolVar(&f.skipSSL, "skip-ssl-validation", false, "accept any TLS certificate from the API and UAA; only for endpoints you trust")
 
+	// on, off and status take the same flags, so that scripts can pass one set to all three; what
+	// a command does not need (status changes nothing) it accepts and ignores.
 	switchFlags := func(c *cobra.Command) {
-		c.Flags().StringArrayVar(&f.routes, "route", nil, "switch only this route, as host.domain[/path] (repeatable)")
+		c.Flags().StringVar(&f.maintenanceApp, "maintenance-app", DefaultMaintenanceApp, "name of the maintenance app in the same space")
+		c.Flags().StringArrayVar(&f.routes, "route", nil, "only this route, as host.domain[/path] (repeatable)")
 		c.Flags().BoolVar(&f.dryRun, "dry-run", false, "show the plan and change nothing")
 		c.Flags().BoolVarP(&f.yes, "yes", "y", false, "do not ask for confirmation (needed when stdin is not a terminal)")
 	}
@@ -104,7 +107,6 @@ CI, set CF_API with CF_CLIENT_ID and CF_CLIENT_SECRET, or with CF_USERNAME and C
 		},
 	}
 	switchFlags(onCmd)
-	onCmd.Flags().StringVar(&f.maintenanceApp, "maintenance-app", DefaultMaintenanceApp, "name of the maintenance app in the same space")
 
 	offCmd := &cobra.Command{
 		Use:     "off APP",
@@ -119,7 +121,7 @@ CI, set CF_API with CF_CLIENT_ID and CF_CLIENT_SECRET, or with CF_USERNAME and C
 
 	statusCmd := &cobra.Command{
 		Use:   "status [APP]",
-		Short: "Show which routes of APP (or of the space) are in maintenance, since when and by whom",
+		Short: "Show which routes of APP (or of the space) are in maintenance, since when and by whom, and which the maintenance app serves",
 		Args:  rangeArgs(0, 1, "[APP]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			app := ""
@@ -129,7 +131,8 @@ CI, set CF_API with CF_CLIENT_ID and CF_CLIENT_SECRET, or with CF_USERNAME and C
 			return runCFStatus(cmd.Context(), e, f, app)
 		},
 	}
-	cmd.AddCommand(onCmd, offCmd, statusCmd)
+	switchFlags(statusCmd)
+	cmd.AddCommand(onCmd, offCmd, statusCmd, newRouteServiceCmd(e, in, f))
 	return cmd
 }
 
@@ -161,7 +164,7 @@ func cfExit(err error) error {
 	case errors.As(err, &ae) && ae.Incomplete():
 		return withCode(ExitCFIncomplete, err)
 	case errors.Is(err, cfapi.ErrNotLoggedIn), errors.Is(err, cfapi.ErrNoTarget),
-		errors.Is(err, cfapi.ErrAppNotFound), errors.Is(err, cfapi.ErrRouteNotFound):
+		errors.Is(err, cfapi.ErrAppNotFound), errors.Is(err, cfapi.ErrRouteNotFound), errors.Is(err, cfapi.ErrBadRouteService):
 		return usageErr(err)
 	}
 	return withCode(ExitFailure, err)
@@ -301,13 +304,13 @@ func runCFStatus(ctx context.Context, e *env, f *cfFlags, app string) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.Status(ctx, cfapi.Request{App: app, Org: f.org, Space: f.space})
+	st, err := c.Status(ctx, cfapi.Request{App: app, MaintenanceApp: f.maintenanceApp, Org: f.org, Space: f.space, Routes: f.routes})
 	if err != nil {
 		return cfExit(err)
 	}
 	out := e.stdout
 	if app == "" {
-		fmt.Fprintf(out, "Routes in maintenance in %s:\n", st.Target)
+		fmt.Fprintf(out, "Routes in maintenance or served by the maintenance app in %s:\n", st.Target)
 		if len(st.Routes) == 0 {
 			fmt.Fprintln(out, "  none")
 			return nil

@@ -1,0 +1,211 @@
+package cfapi
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/maintpage/maintpage/internal/cfapi/cffake"
+)
+
+const gateURL = "https://maintpage-gate.apps.example.com"
+
+func rsOn(t *testing.T, c *Client, req RouteServiceRequest) *RouteServicePlan {
+	t.Helper()
+	p, err := c.PlanRouteService(ctx, req, true)
+	if err != nil {
+		t.Fatalf("plan on: %v", err)
+	}
+	if err := c.ApplyRouteService(ctx, p, nil); err != nil {
+		t.Fatalf("apply on: %v", err)
+	}
+	return p
+}
+
+func rsOff(t *testing.T, c *Client, req RouteServiceRequest) *RouteServicePlan {
+	t.Helper()
+	p, err := c.PlanRouteService(ctx, req, false)
+	if err != nil {
+		t.Fatalf("plan off: %v", err)
+	}
+	if err := c.ApplyRouteService(ctx, p, nil); err != nil {
+		t.Fatalf("apply off: %v", err)
+	}
+	return p
+}
+
+// bound lists the URLs of the routes bound to the instance named name.
+func (w *world) bound(name string) []string {
+	var out []string
+	for g := range w.routes {
+		if n, _ := w.f.RouteService(g); n == name {
+			out = append(out, g)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestCFRouteServiceOnOff(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t).typical()
+	for i := range 60 { // more routes than one page
+		w.route(w.web, fmt.Sprintf("many%02d", i), "", 0, cffake.Dest{App: w.app})
+	}
+	c := w.connect(t, nil)
+	req := RouteServiceRequest{App: "my-app", URL: gateURL}
+
+	p := rsOn(t, c, req)
+	if p.Instance == "" || len(p.Changes) != 64 {
+		t.Fatalf("on: got instance %q and %d changes, want one created and 64 HTTP routes bound", p.Instance, len(p.Changes))
+	}
+	if got := len(w.bound("maintpage")); got != 64 {
+		t.Errorf("bound routes: got %d, want 64 (the app's HTTP routes: four, a shared one included, and 60 more)", got)
+	}
+	if len(p.Skipped) != 2 {
+		t.Errorf("skipped: got %v, want the internal and the TCP route", p.Skipped)
+	}
+	if _, u := w.f.RouteService(p.Changes[0].URL[:strings.Index(p.Changes[0].URL, " ")]); u != gateURL {
+		t.Errorf("route service URL: got %q, want %q", u, gateURL)
+	}
+	again := rsOn(t, c, req)
+	if len(again.Changes) != 0 || len(again.Done) != 64 || again.Instance != p.Instance {
+		t.Errorf("on twice: got %d changes, %d done, instance %q; want nothing to do with the same instance", len(again.Changes), len(again.Done), again.Instance)
+	}
+	_, lines, err := c.RouteServiceStatus(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := 0
+	for _, l := range lines {
+		if l.Ours && l.Via == gateURL {
+			ours++
+		}
+	}
+	if ours != 64 {
+		t.Errorf("status: got %d routes through the gate, want 64", ours)
+	}
+
+	off := rsOff(t, c, RouteServiceRequest{App: "my-app"})
+	if !off.DeleteInstance || len(off.Changes) != 64 {
+		t.Errorf("off: got %d changes, delete %v; want 64 and the instance deleted", len(off.Changes), off.DeleteInstance)
+	}
+	if got := w.bound("maintpage"); len(got) != 0 {
+		t.Errorf("still bound after off: %v", got)
+	}
+	if got := w.f.ServiceInstances(); len(got) != 0 {
+		t.Errorf("instances after off: got %v, want none", got)
+	}
+	off = rsOff(t, c, RouteServiceRequest{App: "my-app"})
+	if off.Instance != "" || len(off.Changes) != 0 {
+		t.Errorf("off twice: got %+v, want nothing to do", off)
+	}
+}
+
+func TestCFRouteServiceRefusals(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		setup func(w *world)
+		req   RouteServiceRequest
+		want  string
+	}{
+		"http URL": {req: RouteServiceRequest{App: "my-app", URL: "http://gate.example.com"}, want: "must be https"},
+		"no URL":   {req: RouteServiceRequest{App: "my-app"}, want: "--url"},
+		"no host":  {req: RouteServiceRequest{App: "my-app", URL: "https:///x"}, want: "no host"},
+		"another service": {setup: func(w *world) {
+			w.f.BindRoute(w.f.AddServiceInstance(w.space, "waf", "user-provided", "https://waf.example.com"), w.routes[w.firstRoute()])
+		}, req: RouteServiceRequest{App: "my-app", URL: gateURL}, want: "bound to waf"},
+		"name with another URL": {setup: func(w *world) {
+			w.f.AddServiceInstance(w.space, "maintpage", "user-provided", "https://old.example.com")
+		},
+			req: RouteServiceRequest{App: "my-app", URL: gateURL}, want: "already exists with route service URL"},
+		"name of a managed service": {setup: func(w *world) { w.f.AddServiceInstance(w.space, "maintpage", "managed", "") },
+			req: RouteServiceRequest{App: "my-app", URL: gateURL}, want: "managed service"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t).typical()
+			if tc.setup != nil {
+				tc.setup(w)
+			}
+			before := w.f.ServiceInstances()
+			c := w.connect(t, nil)
+			_, err := c.PlanRouteService(ctx, tc.req, true)
+			if !errors.Is(err, ErrBadRouteService) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want ErrBadRouteService saying %q", err, tc.want)
+			}
+			if got := w.f.ServiceInstances(); !slices.Equal(got, before) || len(w.bound("maintpage")) != 0 {
+				t.Errorf("a refused plan changed something: instances %v, bound %v", got, w.bound("maintpage"))
+			}
+		})
+	}
+}
+
+// firstRoute is the GUID of the app's first route in the typical world.
+func (w *world) firstRoute() string {
+	var gs []string
+	for g := range w.routes {
+		gs = append(gs, g)
+	}
+	slices.Sort(gs)
+	return gs[0]
+}
+
+func TestCFRouteServiceReusesAndKeepsShared(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t).typical()
+	si := w.f.AddServiceInstance(w.space, "maintpage", "user-provided", gateURL)
+	otherRoute := w.route(w.web, "other2", "", 0, cffake.Dest{App: w.other})
+	w.f.BindRoute(si, otherRoute)
+	c := w.connect(t, nil)
+	p := rsOn(t, c, RouteServiceRequest{App: "my-app", URL: gateURL})
+	if p.Instance != si {
+		t.Errorf("instance: got %q, want the existing %q reused", p.Instance, si)
+	}
+	off := rsOff(t, c, RouteServiceRequest{App: "my-app"})
+	if off.DeleteInstance || off.Others != 1 {
+		t.Errorf("off: delete %v others %d, want the instance kept for the other app's route", off.DeleteInstance, off.Others)
+	}
+	if n, _ := w.f.RouteService(otherRoute); n != "maintpage" {
+		t.Errorf("the other app's route lost its binding")
+	}
+}
+
+func TestCFRouteServiceRollback(t *testing.T) {
+	t.Parallel()
+	tests := map[string]cffake.Fault{
+		"CC refuses the third binding":       {Method: "POST", Path: "/v3/service_route_bindings", After: 2, Status: 422, Code: 10008, Title: "CF-UnprocessableEntity", Detail: "refused"},
+		"the third binding's answer is lost": {Method: "POST", Path: "/v3/service_route_bindings", After: 2, Status: 502, Code: 10001, Title: "CF-ServerError", Detail: "bad gateway"},
+	}
+	for name, flt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w, _ := five(t)
+			c := w.connect(t, nil)
+			p, err := c.PlanRouteService(ctx, RouteServiceRequest{App: "my-app", URL: gateURL}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.f.Inject(flt)
+			err = c.ApplyRouteService(ctx, p, nil)
+			var ae *ApplyError
+			if !errors.As(err, &ae) || ae.Incomplete() || ae.Route != "r3.example.com" {
+				t.Fatalf("got %v, want r3.example.com failed and everything put back", err)
+			}
+			if got := w.bound("maintpage"); len(got) != 0 {
+				t.Errorf("bound after rollback: %v", got)
+			}
+			if got := w.f.ServiceInstances(); len(got) != 0 {
+				t.Errorf("instances after rollback: %v, want the created one deleted", got)
+			}
+			w.f.ClearFaults()
+			rsOn(t, c, RouteServiceRequest{App: "my-app", URL: gateURL})
+			if got := len(w.bound("maintpage")); got != 5 {
+				t.Errorf("rerun: got %d bound, want 5", got)
+			}
+		})
+	}
+}
