@@ -1,6 +1,7 @@
 package cfapi
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -212,5 +213,86 @@ func TestCFTokenUser(t *testing.T) {
 		if got := tokenUser(tc.token); got != tc.want {
 			t.Errorf("%s: got %q, want %q", name, got, tc.want)
 		}
+	}
+}
+
+// TestCFTokenWrittenBack: a renewed login is written back to config.json as the cf CLI writes it,
+// so that the operator's cf CLI stays logged in even when the UAA rotates refresh tokens (the old
+// one is then revoked, and a config.json still holding it would be logged out).
+func TestCFTokenWrittenBack(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		refusedByCC bool
+		mode        os.FileMode
+	}{
+		"expired token, private file":   {mode: 0o600},
+		"token CC refuses, shared file": {refusedByCC: true, mode: 0o640},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t).typical()
+			w.snapshot()
+			w.f.RotateRefreshTokens()
+			expiry := time.Now().Add(-time.Minute)
+			if tc.refusedByCC {
+				expiry = time.Now().Add(time.Hour)
+			}
+			w.login(t, expiry)
+			if tc.refusedByCC {
+				w.f.ExpireToken(w.access)
+			}
+			path := filepath.Join(w.home, ".cf", "config.json")
+			// A field maintpage does not know must survive the rewrite as the cf CLI wrote it.
+			raw, _ := os.ReadFile(path)
+			raw = []byte(strings.Replace(string(raw), `"ConfigVersion":3`, `"ConfigVersion":3,"PluginRepos":[{"Name":"CF-Community","URL":"https://plugins.cloudfoundry.org"}]`, 1))
+			if err := os.WriteFile(path, raw, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			c := w.connect(t, nil)
+			on(t, c, Request{App: "my-app"})
+			off(t, c, Request{App: "my-app"})
+			w.assertRestored(t)
+
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != tc.mode {
+				t.Errorf("mode: got %v, want %v kept", fi.Mode().Perm(), tc.mode)
+			}
+			var cfg map[string]any
+			data, _ := os.ReadFile(path)
+			if err := json.Unmarshal(data, &cfg); err != nil {
+				t.Fatalf("config.json after write-back: %v", err)
+			}
+			if at, _ := cfg["AccessToken"].(string); !strings.HasPrefix(at, "bearer ") || strings.Contains(at, w.access) {
+				t.Errorf("AccessToken: got %.20q…, want a new bearer token", at)
+			}
+			if rt, _ := cfg["RefreshToken"].(string); rt == w.refresh || rt == "" {
+				t.Errorf("RefreshToken: got %q, want the rotated one", rt)
+			}
+			if _, ok := cfg["PluginRepos"]; !ok || cfg["UAAOAuthClient"] != "cf" {
+				t.Errorf("other fields lost: %v", cfg)
+			}
+			entries, _ := os.ReadDir(filepath.Dir(path))
+			if len(entries) != 1 {
+				t.Errorf("files in .cf: got %d, want config.json alone (no temporary file left)", len(entries))
+			}
+			// The cf CLI (here: a second run) works from what was written back.
+			c2, err := Connect(ctx, Options{Getenv: w.env(nil)})
+			if err != nil {
+				t.Fatalf("second Connect: %v", err)
+			}
+			if _, err := c2.Status(ctx, Request{App: "my-app"}); err != nil {
+				t.Errorf("with the written-back login: %v", err)
+			}
+			if got := w.f.Grants("refresh_token"); got != 1 {
+				t.Errorf("refresh grants: got %d, want 1 (the second run uses the written-back token)", got)
+			}
+		})
 	}
 }

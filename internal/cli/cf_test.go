@@ -380,3 +380,66 @@ func TestCFDestinationAddedAtThePromptComesBack(t *testing.T) {
 		t.Errorf("after off: got %v, want %v (the app and what the push added)", apps, want)
 	}
 }
+
+// TestCFSharedFlags: scripts pass one set of flags to on, status and off; status shows a route the
+// maintenance app serves although maintpage did not switch it.
+func TestCFSharedFlags(t *testing.T) {
+	t.Parallel()
+	w := newCFWorld(t, false)
+	sorry := w.f.AddApp(w.space, "sorry-page")
+	byHand := w.f.AddRoute(w.space, w.f.AddDomain("example.org", cffake.HTTPDomain), "legacy", "", 0, cffake.Dest{App: sorry})
+	flags := []string{"--maintenance-app", "sorry-page", "--yes", "--route", "my-app.example.com"}
+	for _, cmd := range [][]string{{"on", "my-app"}, {"status", "my-app"}, {"status"}, {"off", "my-app"}} {
+		code, out, errOut := w.main(append(cmd, flags...)...)
+		if code != ExitOK {
+			t.Fatalf("%v: got exit %d (%s), want 0", cmd, code, errOut)
+		}
+		switch cmd[0] {
+		case "on":
+			if ds := w.f.Destinations(w.routes[0]); len(ds) != 1 || ds[0].App != sorry {
+				t.Errorf("on: route serves %v, want sorry-page", ds)
+			}
+		case "status":
+			if !strings.Contains(out, "my-app.example.com") || !strings.Contains(out, "maintenance") {
+				t.Errorf("%v: want the switched route in\n%s", cmd, out)
+			}
+		}
+	}
+	code, out, _ := w.main("status", "--maintenance-app", "sorry-page")
+	if code != ExitOK || !strings.Contains(out, "legacy.example.org") || !strings.Contains(out, "not switched by maintpage") {
+		t.Errorf("space status: got exit %d and\n%s\nwant the route mapped to sorry-page by hand", code, out)
+	}
+	if ds := w.f.Destinations(byHand); len(ds) != 1 || ds[0].App != sorry {
+		t.Errorf("off touched a route it did not switch: %v", ds)
+	}
+}
+
+// TestCFRouteServiceCommand runs `maintpage cf route-service` end to end, each command twice.
+func TestCFRouteServiceCommand(t *testing.T) {
+	t.Parallel()
+	w := newCFWorld(t, true)
+	const url = "https://gate.apps.example.com"
+	steps := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"route-service", "on", "my-app", "--url", url, "--yes"}, "2 route(s) bound"},
+		{[]string{"route-service", "on", "my-app", "--url", url, "--yes"}, "nothing to do"},
+		{[]string{"route-service", "status", "my-app"}, "2 bound to route service maintpage"},
+		{[]string{"route-service", "off", "my-app", "--yes"}, "2 route(s) unbound"},
+		{[]string{"route-service", "off", "my-app", "--yes"}, "nothing to do"},
+	}
+	for _, s := range steps {
+		code, out, errOut := w.main(s.args...)
+		if code != ExitOK || !strings.Contains(out, s.want) {
+			t.Fatalf("%v: got exit %d (%s) and\n%s\nwant 0 and %q", s.args, code, errOut, out, s.want)
+		}
+	}
+	if got := w.f.ServiceInstances(); len(got) != 0 {
+		t.Errorf("instances left: %v", got)
+	}
+	code, _, errOut := w.main("route-service", "on", "my-app", "--url", "http://gate.apps.example.com", "--yes")
+	if code != ExitUsage || !strings.Contains(errOut, "must be https") {
+		t.Errorf("http URL: got exit %d (%s), want usage error saying https", code, errOut)
+	}
+}

@@ -69,6 +69,7 @@ type Fake struct {
 	calls    []string
 	grants   map[string]int
 	perPage  int
+	rotate   bool
 	clockNow func() time.Time
 }
 
@@ -277,6 +278,15 @@ func (f *Fake) ExpireToken(accessToken string) {
 		tk2.expired = true
 		f.access[accessToken] = &tk2
 	}
+}
+
+// RotateRefreshTokens makes the UAA answer every refresh_token grant with a new refresh token and
+// revoke the one used, as UAA does with refresh tokens that are not reusable
+// (jwt.token.refresh.rotate).
+func (f *Fake) RotateRefreshTokens() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rotate = true
 }
 
 // SetPerPage changes the default page size, so pagination shows with few resources.
@@ -543,6 +553,11 @@ func (f *Fake) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		tk = &token{user: old.user, client: old.client}
+		if f.rotate {
+			delete(f.refresh, refresh)
+			refresh = "refresh-" + f.nextGUID("refresh")
+			f.refresh[refresh] = tk
+		}
 	case "client_credentials":
 		if want, ok := f.clients[clientID]; !ok || want != secret {
 			deny("unauthorized", "Bad credentials")
