@@ -218,7 +218,15 @@ type builder struct {
 }
 
 // transportKey is what gate.NewTransport builds a transport from.
-type transportKey struct{ dial, header time.Duration }
+type transportKey struct {
+	dial, header time.Duration
+	caPEM        string
+	insecure     bool
+}
+
+func keyOf(c *config.Config) transportKey {
+	return transportKey{c.UpstreamDialTimeout, c.UpstreamHeaderTimeout, string(c.UpstreamCAPEM), c.UpstreamInsecureSkipVerify}
+}
 
 func (b *builder) build(c *config.Config) (http.Handler, error) {
 	b.mu.Lock()
@@ -240,7 +248,11 @@ func (b *builder) build(c *config.Config) (http.Handler, error) {
 	var tr http.RoundTripper
 	var fresh *http.Transport
 	if c.Gate() {
-		key := transportKey{c.UpstreamDialTimeout, c.UpstreamHeaderTimeout}
+		if c.UpstreamInsecureSkipVerify {
+			// Every load says it again, so that nobody leaves a test setting in production unseen.
+			b.log.Warn("upstream_insecure_skip_verify is on: the gate accepts ANY certificate from the upstream and the router, so anyone on the path can read and change the traffic; use upstream_ca_file instead outside test foundations")
+		}
+		key := keyOf(c)
 		if b.transport == nil || key != b.tkey {
 			fresh = gate.NewTransport(c)
 			tr = fresh
@@ -258,7 +270,7 @@ func (b *builder) build(c *config.Config) (http.Handler, error) {
 			// the others when their requests end.
 			b.transport.CloseIdleConnections()
 		}
-		b.transport, b.tkey = fresh, transportKey{c.UpstreamDialTimeout, c.UpstreamHeaderTimeout}
+		b.transport, b.tkey = fresh, keyOf(c)
 	}
 	return g, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -137,5 +138,30 @@ func TestReloadKeepsTheUpstreamConnections(t *testing.T) {
 	get(h)
 	if n := opened.Load(); n != 2 {
 		t.Errorf("new upstream timeouts: the upstream saw %d connections, want a second from the new transport", n)
+	}
+}
+
+// upstream_insecure_skip_verify is said loudly on every load, the first and each reload, so that a
+// test setting left in production is seen.
+func TestInsecureUpstreamIsLoggedOnEveryLoad(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, map[string]string{"upstream": "https://127.0.0.1:1", "upstream_insecure_skip_verify": "true"})
+	b, _ := newBuilder(t, cfg)
+	var logs strings.Builder
+	b.log = slog.New(slog.NewTextHandler(&logs, nil))
+	for range 2 { // start, then a reload
+		if _, err := b.build(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 2 || !strings.Contains(logs.String(), "upstream_insecure_skip_verify is on") {
+		t.Errorf("got %d warnings:\n%s\nwant one per load", n, logs.String())
+	}
+	logs.Reset()
+	if _, err := b.build(testConfig(t, map[string]string{"upstream": "https://127.0.0.1:1"})); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "insecure") {
+		t.Errorf("warned without the setting:\n%s", logs.String())
 	}
 }

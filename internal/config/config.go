@@ -63,15 +63,21 @@ type Config struct {
 	FallbackStatuses      []int    // upstream statuses answered with the unplanned maintenance response
 	UpstreamDialTimeout   time.Duration
 	UpstreamHeaderTimeout time.Duration // time to wait for the upstream's response headers
-	AdminToken            string        // opens <prefix>admin/state; off when empty
-	BypassCIDRs           []netip.Prefix
-	TrustedProxies        []netip.Prefix // X-Forwarded-For is believed only from these
-	BypassSecret          string         // enables <prefix>bypass?secret=… and X-Maintpage-Bypass
-	BypassCookieDomain    string         // "" for a host-only cookie
-	BypassTTL             time.Duration
-	BypassPaths           []string // path prefixes that always pass
-	RouteService          bool
-	RouteServiceHosts     []string // exact host names or *.domain
+	// UpstreamCAFile names PEM certificates the gate trusts for upstream and route-service
+	// connections, besides the system's; UpstreamCAPEM is its content, read and checked at load so
+	// that a reload with a broken file keeps the old configuration.
+	UpstreamCAFile             string
+	UpstreamCAPEM              []byte
+	UpstreamInsecureSkipVerify bool   // accept any certificate upstream: test foundations only
+	AdminToken                 string // opens <prefix>admin/state; off when empty
+	BypassCIDRs                []netip.Prefix
+	TrustedProxies             []netip.Prefix // X-Forwarded-For is believed only from these
+	BypassSecret               string         // enables <prefix>bypass?secret=… and X-Maintpage-Bypass
+	BypassCookieDomain         string         // "" for a host-only cookie
+	BypassTTL                  time.Duration
+	BypassPaths                []string // path prefixes that always pass
+	RouteService               bool
+	RouteServiceHosts          []string // exact host names or *.domain
 }
 
 // Gate reports whether serve runs as a gate in front of an application rather than as the

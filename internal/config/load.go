@@ -456,11 +456,16 @@ func validateGate(c *Config, ps *problems) {
 			{"bypass_secret", c.BypassSecret != ""},
 			{"bypass_cookie_domain", c.BypassCookieDomain != ""},
 			{"bypass_paths", len(c.BypassPaths) > 0},
+			{"upstream_ca_file", c.UpstreamCAFile != ""},
+			{"upstream_insecure_skip_verify", c.UpstreamInsecureSkipVerify},
 		} {
 			if s.set {
 				ps.add("", s.key, "only used in gate mode: set upstream (or route_service: true), or remove it")
 			}
 		}
+	}
+	if c.UpstreamInsecureSkipVerify && c.UpstreamCAFile != "" {
+		ps.add("", "upstream_insecure_skip_verify", "turns off the check that upstream_ca_file is for: keep upstream_ca_file and set this to false")
 	}
 	if c.BypassCookieDomain != "" && c.BypassSecret == "" {
 		ps.add("", "bypass_cookie_domain", "the bypass cookie needs bypass_secret: set one (at least 16 random characters) or remove the domain")

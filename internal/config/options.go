@@ -1,10 +1,12 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -281,6 +283,27 @@ var options = []Option{
 	{Key: "upstream_header_timeout", Env: "MAINTPAGE_UPSTREAM_HEADER_TIMEOUT", Flag: "upstream-header-timeout", Default: "60s",
 		Help: "time allowed for the upstream's response headers before the unplanned page answers",
 		set:  func(c *Config, v string) error { return setPositiveDuration(&c.UpstreamHeaderTimeout, v) }},
+	{Key: "upstream_ca_file", Env: "MAINTPAGE_UPSTREAM_CA_FILE", Flag: "upstream-ca-file",
+		Help: "PEM file of CA certificates trusted, besides the system's, for https upstreams and the Cloud Foundry router in route-service mode",
+		set: func(c *Config, v string) error {
+			v = strings.TrimSpace(v)
+			if v == "" {
+				c.UpstreamCAFile, c.UpstreamCAPEM = "", nil
+				return nil
+			}
+			data, err := os.ReadFile(v)
+			if err != nil {
+				return fmt.Errorf("cannot read it (%w): name a readable PEM file of CA certificates", err)
+			}
+			if !x509.NewCertPool().AppendCertsFromPEM(data) {
+				return fmt.Errorf("%s holds no PEM certificate: write the CA certificates as -----BEGIN CERTIFICATE----- blocks", v)
+			}
+			c.UpstreamCAFile, c.UpstreamCAPEM = v, data
+			return nil
+		}},
+	{Key: "upstream_insecure_skip_verify", Env: "MAINTPAGE_UPSTREAM_INSECURE_SKIP_VERIFY", Flag: "upstream-insecure-skip-verify", Default: "false",
+		Help: "accept any TLS certificate from the upstream and the router (test foundations only; logged loudly at start and on every reload)",
+		set:  func(c *Config, v string) error { return setBool(&c.UpstreamInsecureSkipVerify, v) }},
 	{Key: "admin_token", Env: "MAINTPAGE_ADMIN_TOKEN", Flag: "admin-token", Secret: true,
 		Help: "bearer token that opens the admin API at <reserved_prefix>admin/state; closed when empty",
 		set: func(c *Config, v string) error {

@@ -55,9 +55,23 @@ const (
 const bypassSecretHeader = "X-Maintpage-Bypass"
 
 // NewTransport is the upstream transport: bounded dial, TLS and header waits so that a hung
-// upstream turns into the unplanned page, and an idle pool large enough for a busy gate.
+// upstream turns into the unplanned page, and an idle pool large enough for a busy gate. The same
+// transport carries route-service requests to the router, so upstream_ca_file (a foundation whose
+// router certificate a private CA signed) and upstream_insecure_skip_verify apply to both.
 func NewTransport(cfg *config.Config) *http.Transport {
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if len(cfg.UpstreamCAPEM) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool() // no system pool on this platform: the file alone
+		}
+		pool.AppendCertsFromPEM(cfg.UpstreamCAPEM) // checked when the configuration was loaded
+		tlsConfig.RootCAs = pool
+	}
+	// #nosec G402 -- only when the operator sets upstream_insecure_skip_verify, logged at every load.
+	tlsConfig.InsecureSkipVerify = cfg.UpstreamInsecureSkipVerify
 	return &http.Transport{
+		TLSClientConfig: tlsConfig,
 		// The upstream is named in the configuration; an HTTP_PROXY meant for outbound calls of
 		// other programs must not reroute it.
 		Proxy: nil,
