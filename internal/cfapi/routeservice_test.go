@@ -3,9 +3,12 @@ package cfapi
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/maintpage/maintpage/internal/cfapi/cffake"
 )
@@ -54,6 +57,8 @@ func TestCFRouteServiceOnOff(t *testing.T) {
 	for i := range 60 { // more routes than one page
 		w.route(w.web, fmt.Sprintf("many%02d", i), "", 0, cffake.Dest{App: w.app})
 	}
+	w.f.RotateRefreshTokens()
+	w.login(t, time.Now().Add(-time.Minute)) // an expired login: renewed once, and written back
 	c := w.connect(t, nil)
 	req := RouteServiceRequest{App: "my-app", URL: gateURL}
 
@@ -101,6 +106,12 @@ func TestCFRouteServiceOnOff(t *testing.T) {
 	off = rsOff(t, c, RouteServiceRequest{App: "my-app"})
 	if off.Instance != "" || len(off.Changes) != 0 {
 		t.Errorf("off twice: got %+v, want nothing to do", off)
+	}
+	if got := w.f.Grants("refresh_token"); got != 1 {
+		t.Errorf("refresh grants: got %d, want 1", got)
+	}
+	if cfg, _ := os.ReadFile(filepath.Join(w.home, ".cf", "config.json")); strings.Contains(string(cfg), w.refresh) {
+		t.Error("config.json still holds the refresh token the UAA rotated away")
 	}
 }
 

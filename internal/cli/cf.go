@@ -73,8 +73,11 @@ then removes the others, so no route is ever without a destination; "off" restor
 destinations exactly and removes the annotation. If a call fails part-way, the routes already
 changed are put back. TCP and internal routes are left alone.
 
-Login is the cf CLI's: $CF_HOME/.cf/config.json (default $HOME/.cf), refreshed when expired. For
-CI, set CF_API with CF_CLIENT_ID and CF_CLIENT_SECRET, or with CF_USERNAME and CF_PASSWORD.
+"route-service" puts the maintpage gate in front of the app's routes as a route service instead.
+
+Login is the cf CLI's: $CF_HOME/.cf/config.json (default $HOME/.cf), renewed when expired and
+written back there as the cf CLI does. For CI, set CF_API with CF_CLIENT_ID and CF_CLIENT_SECRET,
+or with CF_USERNAME and CF_PASSWORD.
 
 ` + cfExitCodes,
 		Args: cobra.NoArgs,
