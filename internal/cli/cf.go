@@ -202,14 +202,8 @@ func runCFSwitch(ctx context.Context, e *env, in terminal, f *cfFlags, dir cfapi
 		}
 		return nil
 	}
-	if f.dryRun {
-		fmt.Fprintln(out, "Dry run: nothing was changed.")
-		return nil
-	}
-	if !f.yes {
-		if err := confirm(ctx, in, out, len(p.Changes)); err != nil {
-			return err
-		}
+	if ok, err := proceed(ctx, in, out, f, len(p.Changes)); !ok {
+		return err
 	}
 	n := len(p.Changes)
 	err = c.Apply(ctx, p, func(i int, ch cfapi.Change) {
@@ -220,16 +214,7 @@ func runCFSwitch(ctx context.Context, e *env, in terminal, f *cfFlags, dir cfapi
 		fmt.Fprintf(out, "  [%d/%d] %s → %s: done%s\n", i+1, n, ch.URL, ch.To, note)
 	})
 	if err != nil {
-		var ae *cfapi.ApplyError
-		if errors.As(err, &ae) {
-			for _, u := range ae.RolledBack {
-				fmt.Fprintf(out, "  put back: %s\n", u)
-			}
-			for _, s := range ae.Stuck {
-				fmt.Fprintf(out, "  NOT put back: %s\n", s.URL)
-			}
-		}
-		return cfExit(err)
+		return applyFailed(out, err)
 	}
 	if dir == cfapi.ToMaintenance {
 		fmt.Fprintf(out, "%s is in maintenance: %d route(s) now serve %s. To undo: maintpage cf off %s\n", app, n, p.Maintenance.Name, app)
@@ -237,6 +222,35 @@ func runCFSwitch(ctx context.Context, e *env, in terminal, f *cfFlags, dir cfapi
 		fmt.Fprintf(out, "%s is back: %d route(s) serve what they served before.\n", app, n)
 	}
 	return nil
+}
+
+// proceed says whether to change anything after the plan was shown: not on --dry-run, and only
+// with --yes or the operator's yes at the prompt.
+func proceed(ctx context.Context, in terminal, out io.Writer, f *cfFlags, n int) (bool, error) {
+	if f.dryRun {
+		fmt.Fprintln(out, "Dry run: nothing was changed.")
+		return false, nil
+	}
+	if !f.yes {
+		if err := confirm(ctx, in, out, n); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// applyFailed lists what a failed change put back and what it could not, and gives the exit code.
+func applyFailed(out io.Writer, err error) error {
+	var ae *cfapi.ApplyError
+	if errors.As(err, &ae) {
+		for _, u := range ae.RolledBack {
+			fmt.Fprintf(out, "  put back: %s\n", u)
+		}
+		for _, s := range ae.Stuck {
+			fmt.Fprintf(out, "  NOT put back: %s\n", s.URL)
+		}
+	}
+	return cfExit(err)
 }
 
 func printPlan(out io.Writer, c *cfapi.Client, p *cfapi.Plan) {

@@ -118,30 +118,15 @@ func runRouteService(ctx context.Context, e *env, in terminal, f *cfFlags, rf *r
 		fmt.Fprintln(out, "Every route is already as asked: nothing to do.")
 		return nil
 	}
-	if f.dryRun {
-		fmt.Fprintln(out, "Dry run: nothing was changed.")
-		return nil
-	}
-	if !f.yes {
-		if err := confirm(ctx, in, out, len(p.Changes)); err != nil {
-			return err
-		}
+	if ok, err := proceed(ctx, in, out, f, len(p.Changes)); !ok {
+		return err
 	}
 	n := len(p.Changes)
 	err = c.ApplyRouteService(ctx, p, func(i int, u string) {
 		fmt.Fprintf(out, "  [%d/%d] %s: done\n", i+1, n, u)
 	})
 	if err != nil {
-		var ae *cfapi.ApplyError
-		if errors.As(err, &ae) {
-			for _, u := range ae.RolledBack {
-				fmt.Fprintf(out, "  put back: %s\n", u)
-			}
-			for _, s := range ae.Stuck {
-				fmt.Fprintf(out, "  NOT put back: %s\n", s.URL)
-			}
-		}
-		return cfExit(err)
+		return applyFailed(out, err)
 	}
 	if enable {
 		fmt.Fprintf(out, "%s's routes go through %s: %d route(s) bound. To undo: maintpage cf route-service off %s --name %s\n", app, p.URL, n, app, p.Name)
