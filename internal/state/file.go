@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -67,19 +68,73 @@ func (f *fileStore) Save(ctx context.Context, s State) error {
 	if err != nil {
 		return err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.isClosed() {
-		return ErrClosed
+	unlock, err := f.lock()
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	if err := f.writeAtomic(b); err != nil {
 		return fmt.Errorf("write state file %s: %w", f.path, err)
 	}
 	return nil
 }
 
-// SaveIfEmpty implements Store. Between processes it is not atomic: another process could write
-// between the check and the rename, which for a file on one host is a narrow window.
+// lock serialises the writes of this process (mu) and of every process on the host (an flock on
+// the file's directory: the file itself is replaced by each write, so a lock on it would be a
+// lock on a file nobody else opens, and a separate lock file would litter the directory).
+func (f *fileStore) lock() (unlock func(), err error) {
+	f.mu.Lock()
+	if f.isClosed() {
+		f.mu.Unlock()
+		return nil, ErrClosed
+	}
+	d, err := os.Open(filepath.Dir(f.path))
+	if err != nil {
+		f.mu.Unlock()
+		return nil, fmt.Errorf("write state file %s: lock its directory: %w", f.path, err)
+	}
+	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
+		d.Close()
+		f.mu.Unlock()
+		return nil, fmt.Errorf("write state file %s: lock its directory: %w", f.path, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(d.Fd()), syscall.LOCK_UN)
+		d.Close()
+		f.mu.Unlock()
+	}, nil
+}
+
+// Update implements Store.
+func (f *fileStore) Update(ctx context.Context, fn func(State) (State, error)) (State, error) {
+	if err := ctx.Err(); err != nil {
+		return State{}, err
+	}
+	unlock, err := f.lock()
+	if err != nil {
+		return State{}, err
+	}
+	defer unlock()
+	cur, err := f.read()
+	if err != nil {
+		return State{}, err
+	}
+	s, err := fn(cur)
+	if err != nil {
+		return State{}, err
+	}
+	b, err := Encode(s)
+	if err != nil {
+		return State{}, err
+	}
+	if err := f.writeAtomic(b); err != nil {
+		return State{}, fmt.Errorf("write state file %s: %w", f.path, err)
+	}
+	return s, nil
+}
+
+// SaveIfEmpty implements Store; the directory lock makes the check and the write one step for
+// every maintpage process on the host.
 func (f *fileStore) SaveIfEmpty(ctx context.Context, s State) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
@@ -88,11 +143,11 @@ func (f *fileStore) SaveIfEmpty(ctx context.Context, s State) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.isClosed() {
-		return false, ErrClosed
+	unlock, err := f.lock()
+	if err != nil {
+		return false, err
 	}
+	defer unlock()
 	if _, err := os.Stat(f.path); !errors.Is(err, fs.ErrNotExist) {
 		return false, err // present (err nil), or unreadable
 	}

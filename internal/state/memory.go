@@ -61,6 +61,24 @@ func (m *Memory) SaveIfEmpty(ctx context.Context, s State) (bool, error) {
 	return true, nil
 }
 
+// Update implements Store.
+func (m *Memory) Update(ctx context.Context, fn func(State) (State, error)) (State, error) {
+	if err := ctx.Err(); err != nil {
+		return State{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.isClosed() {
+		return State{}, ErrClosed
+	}
+	s, err := fn(m.s)
+	if err != nil {
+		return State{}, err
+	}
+	m.saveLocked(s)
+	return s, nil
+}
+
 func (m *Memory) saveLocked(s State) {
 	m.s, m.saved = s, true
 	for w := range m.watchers {

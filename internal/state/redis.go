@@ -127,6 +127,58 @@ func (r *redisStore) Save(ctx context.Context, s State) error {
 	return nil
 }
 
+// updateAttempts bounds the optimistic retries of Update: each failed attempt means another writer
+// saved in between, which on a state changed by hand a few times a day does not happen twice.
+const updateAttempts = 10
+
+// Update implements Store with WATCH, GET and MULTI/EXEC: the transaction fails when another
+// writer changed the key after the read, and fn runs again on the newer state.
+func (r *redisStore) Update(ctx context.Context, fn func(State) (State, error)) (State, error) {
+	if r.isClosed() {
+		return State{}, ErrClosed
+	}
+	var saved State
+	txf := func(tx *redis.Tx) error {
+		cur := State{}
+		b, err := tx.Get(ctx, r.key).Bytes()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return fmt.Errorf("redis get %s: %w", r.key, err)
+		default:
+			if cur, err = Decode(b); err != nil {
+				return fmt.Errorf("redis key %s: %w; fix or delete the key", r.key, err)
+			}
+		}
+		s, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		nb, err := Encode(s)
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, r.key, nb, 0)
+			p.Publish(ctx, r.key, nb)
+			return nil
+		})
+		saved = s
+		return err
+	}
+	for range updateAttempts {
+		err := r.client.Watch(ctx, txf, r.key)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		if err != nil {
+			return State{}, err
+		}
+		return saved, nil
+	}
+	return State{}, fmt.Errorf("redis update %s: other writers changed the state %d times in a row; try again", r.key, updateAttempts)
+}
+
 // saveIfEmpty sets the key only when it does not exist, and notifies only then, in one step.
 var saveIfEmpty = redis.NewScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -23,6 +26,86 @@ type State struct {
 	Reason    string    `json:"reason"`
 	ChangedBy string    `json:"changed_by"`
 	ChangedAt time.Time `json:"changed_at,omitzero"`
+	// Scopes holds the switches of the parts of the site that configured rules name (scope: api):
+	// maintenance of one part while the rest runs. The fields above are the whole site's switch,
+	// kept where the first version stored it, so that a state written without scopes still reads
+	// and an older instance still reads the whole site's switch of a newer state.
+	Scopes map[string]Scope `json:"scopes,omitempty"`
+	// Known is what the gates on this store last published about their configuration, so that a
+	// CLI with only the store's URL can refuse an unknown scope and show the next window.
+	Known *Known `json:"known,omitempty"`
+}
+
+// Scope is one maintenance switch: the whole site's (State.Global) or one scope's.
+type Scope struct {
+	On        bool      `json:"on"`
+	Message   string    `json:"message,omitempty"`
+	Until     time.Time `json:"until,omitzero"`
+	Start     time.Time `json:"start,omitzero"`
+	Reason    string    `json:"reason,omitempty"`
+	ChangedBy string    `json:"changed_by,omitempty"`
+	ChangedAt time.Time `json:"changed_at,omitzero"`
+}
+
+// Known is what a gate publishes in the store about its configuration.
+type Known struct {
+	// Scopes are the scope names the configuration's rules and windows use, sorted.
+	Scopes []string `json:"scopes"`
+	// Windows are the configured recurring windows, as written in the configuration.
+	Windows []WindowSpec `json:"windows,omitempty"`
+}
+
+// WindowSpec is a recurring window as configured; package schedule parses and evaluates it.
+type WindowSpec struct {
+	Name     string `json:"name,omitempty"`
+	Cron     string `json:"cron"`
+	Duration string `json:"duration"`
+	TimeZone string `json:"time_zone,omitempty"`
+	Scope    string `json:"scope,omitempty"`
+	Message  string `json:"message,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Global returns the whole site's switch.
+func (s State) Global() Scope {
+	return Scope{On: s.On, Message: s.Message, Until: s.Until, Start: s.Start, Reason: s.Reason, ChangedBy: s.ChangedBy, ChangedAt: s.ChangedAt}
+}
+
+// WithScope returns a copy of s with the switch of scope name set to sc; name "" is the whole
+// site. Turning the whole site off ends every scope too, because "maintpage off" has always meant
+// "let all traffic through". s itself is not modified, so a state shared by pointer stays as it is.
+func (s State) WithScope(name string, sc Scope) State {
+	if name == "" {
+		s.On, s.Message, s.Until, s.Start = sc.On, sc.Message, sc.Until, sc.Start
+		s.Reason, s.ChangedBy, s.ChangedAt = sc.Reason, sc.ChangedBy, sc.ChangedAt
+		if !sc.On && len(s.Scopes) > 0 {
+			scopes := make(map[string]Scope, len(s.Scopes))
+			for n := range s.Scopes {
+				scopes[n] = Scope{On: false, Reason: sc.Reason, ChangedBy: sc.ChangedBy, ChangedAt: sc.ChangedAt}
+			}
+			s.Scopes = scopes
+		}
+		return s
+	}
+	scopes := maps.Clone(s.Scopes)
+	if scopes == nil {
+		scopes = map[string]Scope{}
+	}
+	scopes[name] = sc
+	s.Scopes = scopes
+	return s
+}
+
+// CheckScope returns nil if name is "" (the whole site) or one of known, and otherwise an error
+// that lists the known scopes.
+func CheckScope(name string, known []string) error {
+	if name == "" || slices.Contains(known, name) {
+		return nil
+	}
+	if len(known) == 0 {
+		return fmt.Errorf("unknown scope %q: the configuration names no scopes; add scope: %s to the rules that match that part of the site", name, name)
+	}
+	return fmt.Errorf("unknown scope %q; known scopes are: %s", name, strings.Join(known, ", "))
 }
 
 // ActiveAt reports whether maintenance applies at now. endAtUntil makes the
@@ -30,6 +113,11 @@ type State struct {
 // promise to users, and quietly reopening a half-migrated application when the
 // promise runs out is worse than a late reopening.
 func (s State) ActiveAt(now time.Time, endAtUntil bool) bool {
+	return s.Global().ActiveAt(now, endAtUntil)
+}
+
+// ActiveAt reports whether the switch applies at now, as State.ActiveAt does for the whole site.
+func (s Scope) ActiveAt(now time.Time, endAtUntil bool) bool {
 	if !s.On {
 		return false
 	}
@@ -46,6 +134,13 @@ func (s State) ActiveAt(now time.Time, endAtUntil bool) bool {
 // as instants, because a state that went through JSON comes back with a
 // different location and no monotonic reading.
 func (s State) Equal(o State) bool {
+	return s.Global().Equal(o.Global()) &&
+		maps.EqualFunc(s.Scopes, o.Scopes, Scope.Equal) &&
+		s.Known.equal(o.Known)
+}
+
+// Equal reports whether s and o are the same switch, comparing times as instants.
+func (s Scope) Equal(o Scope) bool {
 	return s.On == o.On &&
 		s.Message == o.Message &&
 		s.Until.Equal(o.Until) &&
@@ -53,6 +148,13 @@ func (s State) Equal(o State) bool {
 		s.Reason == o.Reason &&
 		s.ChangedBy == o.ChangedBy &&
 		s.ChangedAt.Equal(o.ChangedAt)
+}
+
+func (k *Known) equal(o *Known) bool {
+	if k == nil || o == nil {
+		return k == o
+	}
+	return slices.Equal(k.Scopes, o.Scopes) && slices.Equal(k.Windows, o.Windows)
 }
 
 // MaxEncodedSize bounds a stored state so that a wrong file or key cannot make

@@ -107,17 +107,24 @@ func TestDecode(t *testing.T) {
 		"surrounding space": {in: " \n{\"on\":true}\n", want: state.State{On: true}},
 		"unknown field":     {in: `{"on":true,"from_the_future":1}`, want: state.State{On: true}},
 		"empty object":      {in: `{}`, want: state.State{}},
-		"empty":             {in: "", wantErr: "empty"},
-		"blank":             {in: " \n\t", wantErr: "empty"},
-		"null":              {in: "null", wantErr: "not a JSON object"},
-		"array":             {in: `[{"on":true}]`, wantErr: "not a JSON object"},
-		"string":            {in: `"on"`, wantErr: "not a JSON object"},
-		"truncated":         {in: `{"on":tr`, wantErr: "decode state"},
-		"trailing garbage":  {in: `{"on":true}x`, wantErr: "decode state"},
-		"two objects":       {in: `{"on":true}{"on":false}`, wantErr: "decode state"},
-		"wrong type":        {in: `{"on":"yes"}`, wantErr: "decode state"},
-		"bad time":          {in: `{"on":true,"until":"tomorrow"}`, wantErr: "decode state"},
-		"too big":           {in: `{"message":"` + strings.Repeat("x", state.MaxEncodedSize) + `"}`, wantErr: "limit"},
+		// Exactly what the version before scopes wrote (Encode of its State): it must read as
+		// the whole site's switch, with no scope on.
+		"written before scopes": {
+			in: `{"on":true,"message":"Upgrading","until":"2026-11-26T18:00:00Z","reason":"db","changed_by":"ops@host","changed_at":"2026-11-26T16:00:00Z"}`,
+			want: state.State{On: true, Message: "Upgrading", Until: time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC),
+				Reason: "db", ChangedBy: "ops@host", ChangedAt: time.Date(2026, 11, 26, 16, 0, 0, 0, time.UTC)},
+		},
+		"empty":            {in: "", wantErr: "empty"},
+		"blank":            {in: " \n\t", wantErr: "empty"},
+		"null":             {in: "null", wantErr: "not a JSON object"},
+		"array":            {in: `[{"on":true}]`, wantErr: "not a JSON object"},
+		"string":           {in: `"on"`, wantErr: "not a JSON object"},
+		"truncated":        {in: `{"on":tr`, wantErr: "decode state"},
+		"trailing garbage": {in: `{"on":true}x`, wantErr: "decode state"},
+		"two objects":      {in: `{"on":true}{"on":false}`, wantErr: "decode state"},
+		"wrong type":       {in: `{"on":"yes"}`, wantErr: "decode state"},
+		"bad time":         {in: `{"on":true,"until":"tomorrow"}`, wantErr: "decode state"},
+		"too big":          {in: `{"message":"` + strings.Repeat("x", state.MaxEncodedSize) + `"}`, wantErr: "limit"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -136,6 +143,80 @@ func TestDecode(t *testing.T) {
 				t.Errorf("Decode: got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestScopesStayReadableByTheOlderVersion pins the stored form: the whole site's switch keeps its
+// top-level keys, so an instance of the version before scopes reads it during a rolling upgrade, and
+// the scopes sit under a key that version ignores.
+func TestScopesStayReadableByTheOlderVersion(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 26, 16, 0, 0, 0, time.UTC)
+	s := state.State{On: true, Message: "all", ChangedAt: at}.WithScope("api", state.Scope{On: true, Message: "API", ChangedAt: at})
+	b, err := state.Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"on":true,"message":"all","reason":"","changed_by":"","changed_at":"2026-11-26T16:00:00Z","scopes":{"api":{"on":true,"message":"API","changed_at":"2026-11-26T16:00:00Z"}}}`
+	if string(b) != want {
+		t.Errorf("Encode:\ngot  %s\nwant %s", b, want)
+	}
+	// The older version's State: the fields it had, nothing else.
+	var old struct {
+		On      bool   `json:"on"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(b, &old); err != nil || !old.On || old.Message != "all" {
+		t.Errorf("the older version reads %+v, %v; want on with message \"all\"", old, err)
+	}
+}
+
+func TestWithScope(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 26, 16, 0, 0, 0, time.UTC)
+	base := state.State{On: true, Message: "all"}.WithScope("api", state.Scope{On: true, Message: "API"})
+	tests := map[string]struct {
+		name    string
+		sc      state.Scope
+		wantOn  bool
+		wantAPI bool
+		wantWeb bool
+	}{
+		"one scope on keeps the others":  {name: "web", sc: state.Scope{On: true}, wantOn: true, wantAPI: true, wantWeb: true},
+		"one scope off keeps the others": {name: "api", sc: state.Scope{On: false, ChangedAt: at}, wantOn: true},
+		"the whole site on keeps scopes": {name: "", sc: state.Scope{On: true, Message: "x"}, wantOn: true, wantAPI: true},
+		"the whole site off ends scopes": {name: "", sc: state.Scope{On: false, ChangedBy: "ops", ChangedAt: at}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got := base.WithScope(tc.name, tc.sc)
+			if got.On != tc.wantOn || got.Scopes["api"].On != tc.wantAPI || got.Scopes["web"].On != tc.wantWeb {
+				t.Errorf("WithScope(%q, on=%v): got site %v, api %v, web %v; want %v, %v, %v", tc.name, tc.sc.On,
+					got.On, got.Scopes["api"].On, got.Scopes["web"].On, tc.wantOn, tc.wantAPI, tc.wantWeb)
+			}
+			if !base.Scopes["api"].On || base.Scopes["web"].On {
+				t.Errorf("WithScope modified the state it was called on: %+v", base.Scopes)
+			}
+		})
+	}
+}
+
+func TestCheckScope(t *testing.T) {
+	t.Parallel()
+	known := []string{"api", "checkout"}
+	if err := state.CheckScope("", known); err != nil {
+		t.Errorf(`CheckScope("") = %v, want nil (the whole site)`, err)
+	}
+	if err := state.CheckScope("api", known); err != nil {
+		t.Errorf(`CheckScope("api") = %v, want nil`, err)
+	}
+	err := state.CheckScope("apx", known)
+	if err == nil || !strings.Contains(err.Error(), `unknown scope "apx"; known scopes are: api, checkout`) {
+		t.Errorf(`CheckScope("apx") = %v, want an error listing api, checkout`, err)
+	}
+	if err := state.CheckScope("api", nil); err == nil || !strings.Contains(err.Error(), "names no scopes") {
+		t.Errorf(`CheckScope with no known scopes = %v, want one saying there are none`, err)
 	}
 }
 

@@ -25,6 +25,12 @@ type Store interface {
 	// state back into a store that lost its data, without overwriting a state
 	// that someone saved in the meantime.
 	SaveIfEmpty(ctx context.Context, s State) (bool, error)
+	// Update reads the stored state, passes it to fn and saves what fn returns, as one step with
+	// respect to every other Update and Save on the same backing, in this or another process: two
+	// gates switching two scopes at once both keep their change. fn may be called more than once
+	// (when another writer got in between) and must not have side effects; an error from fn aborts
+	// the update and is returned as it is. Update returns the state it saved.
+	Update(ctx context.Context, fn func(State) (State, error)) (State, error)
 	// Watch calls fn once with the stored state as soon as the watch is in
 	// place, then again whenever it sees a change, made by this or another
 	// process, until ctx ends or the store is closed. Quick successive changes

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/maintpage/maintpage/internal/state"
 	"github.com/maintpage/maintpage/internal/state/statetest"
 )
@@ -241,5 +243,46 @@ func waitState(t *testing.T, ch <-chan state.State, want state.State) {
 		case <-timeout:
 			t.Fatalf("%+v not reported within %v", want, deadline)
 		}
+	}
+}
+
+// oldDocument is a state exactly as the version before scopes stored it.
+const oldDocument = `{"on":true,"message":"Upgrading","until":"2026-11-26T18:00:00Z","reason":"db","changed_by":"ops@host","changed_at":"2026-11-26T16:00:00Z"}`
+
+// TestStoresReadAndUpdateAnOldDocument puts the older version's bytes straight into a file and a
+// Redis key, and checks that they read, and that switching a scope keeps the whole site's switch.
+func TestStoresReadAndUpdateAnOldDocument(t *testing.T) {
+	t.Parallel()
+	addr, _, _ := statetest.StartRedis(t)
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(path, []byte(oldDocument), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rc := goredis.NewClient(&goredis.Options{Addr: addr})
+	defer rc.Close()
+	if err := rc.Set(t.Context(), "old", oldDocument, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, url := range []string{"file:" + path, "redis://" + addr + "/0?key=old"} {
+		t.Run(url, func(t *testing.T) {
+			s := openT(t, url)
+			defer s.Close()
+			got, err := s.Load(t.Context())
+			if err != nil {
+				t.Fatalf("Load of the old document: %v", err)
+			}
+			if !got.On || got.Message != "Upgrading" || got.ChangedBy != "ops@host" || len(got.Scopes) != 0 {
+				t.Fatalf("Load of the old document: got %+v, want on, \"Upgrading\", by ops@host, no scopes", got)
+			}
+			up, err := s.Update(t.Context(), func(cur state.State) (state.State, error) {
+				return cur.WithScope("api", state.Scope{On: true, Message: "API"}), nil
+			})
+			if err != nil {
+				t.Fatalf("Update: %v", err)
+			}
+			if !up.Global().Equal(got.Global()) || !up.Scopes["api"].On {
+				t.Errorf("Update of a scope: got %+v, want the old switch kept and api on", up)
+			}
+		})
 	}
 }

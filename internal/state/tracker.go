@@ -118,30 +118,59 @@ func (t *Tracker) OnChange(fn func(old, new State)) {
 
 // Set saves s through the store and makes it current here at once, without
 // waiting for the store's notification. A zero ChangedAt is set to now. If
-// the save fails, nothing changes and the error says why.
+// the save fails, nothing changes and the error says why. Set replaces the whole
+// state; to change one scope, or anything that must keep what others wrote, use Update.
 func (t *Tracker) Set(ctx context.Context, s State) error {
 	if s.ChangedAt.IsZero() {
 		s.ChangedAt = time.Now().UTC().Round(0)
 	}
+	_, err := t.write(ctx, func() (State, error) { return s, t.store.Save(ctx, s) })
+	return err
+}
+
+// Update changes the stored state with fn as one step (Store.Update) and makes the result current
+// here at once. fn may run more than once and must only compute the new state from the one it is
+// given. An error from fn is returned wrapped (errors.Is and errors.As find it), with nothing changed.
+func (t *Tracker) Update(ctx context.Context, fn func(State) (State, error)) (State, error) {
+	return t.write(ctx, func() (State, error) { return t.store.Update(ctx, fn) })
+}
+
+// Publish stores what this instance's configuration knows (its scopes and windows) in the state,
+// unless the state already holds exactly that, so that the CLI can check a scope and show the next
+// window with nothing but the store's URL.
+func (t *Tracker) Publish(ctx context.Context, k Known) error {
+	if cur := t.Current(); cur.Known.equal(&k) {
+		return nil
+	}
+	_, err := t.Update(ctx, func(s State) (State, error) {
+		s.Known = &k
+		return s, nil
+	})
+	return err
+}
+
+// write runs save and, if it succeeds, applies the saved state.
+func (t *Tracker) write(ctx context.Context, save func() (State, error)) (State, error) {
 	t.mu.Lock()
 	g := t.gen
 	t.mu.Unlock()
-	if err := t.store.Save(ctx, s); err != nil {
-		return fmt.Errorf("save maintenance state: %w", err)
+	s, err := save()
+	if err != nil {
+		return State{}, fmt.Errorf("save maintenance state: %w", err)
 	}
 	t.mu.Lock()
 	if t.gen == g {
 		t.gen++
 		t.applyLocked(s, "set")
 		t.mu.Unlock()
-		return nil
+		return s, nil
 	}
 	t.mu.Unlock()
 	// A notification arrived while we were saving. It may be our own save
 	// or one that came after it, so neither ours nor theirs is known to be
 	// the newest: ask the store, which is.
 	t.read(ctx, "set")
-	return nil
+	return s, nil
 }
 
 // Run keeps the current state up to date until ctx ends: it watches the

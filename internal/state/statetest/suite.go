@@ -166,6 +166,87 @@ func Run(t *testing.T, newBacking Backing) {
 		seen.until(t, want)
 	})
 
+	t.Run("UpdateKeepsConcurrentScopes", func(t *testing.T) {
+		t.Parallel()
+		o := open(t)
+		a, b := o(), o()
+		if err := a.Save(t.Context(), full()); err != nil {
+			t.Fatalf("Save: %v", err)
+		}
+		// Two instances each switch their own scopes at the same time: an update that read the
+		// state before another's write must not lose that write.
+		const n = 10
+		var wg sync.WaitGroup
+		for i := range n {
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			wg.Go(func() {
+				name := fmt.Sprintf("scope-%d", i)
+				_, err := s.Update(t.Context(), func(cur state.State) (state.State, error) {
+					return cur.WithScope(name, state.Scope{On: true, Message: name}), nil
+				})
+				if err != nil {
+					t.Errorf("Update %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		got, err := b.Load(t.Context())
+		if err != nil {
+			t.Fatalf("Load after concurrent updates: %v", err)
+		}
+		if len(got.Scopes) != n+len(full().Scopes) {
+			t.Errorf("after %d concurrent updates of different scopes: got scopes %v, want all %d of them and the ones saved before", n, got.Scopes, n)
+		}
+		for i := range n {
+			name := fmt.Sprintf("scope-%d", i)
+			if sc := got.Scopes[name]; !sc.On || sc.Message != name {
+				t.Errorf("scope %s: got %+v, want on with message %q", name, sc, name)
+			}
+		}
+		if !got.Global().Equal(full().Global()) {
+			t.Errorf("the whole site's switch changed under scope updates: got %+v, want %+v", got.Global(), full().Global())
+		}
+	})
+
+	t.Run("UpdateErrorChangesNothing", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)()
+		want := full()
+		if err := s.Save(t.Context(), want); err != nil {
+			t.Fatalf("Save: %v", err)
+		}
+		refuse := errors.New("refused")
+		_, err := s.Update(t.Context(), func(cur state.State) (state.State, error) {
+			return cur.WithScope("api", state.Scope{On: true}), refuse
+		})
+		if !errors.Is(err, refuse) {
+			t.Errorf("Update whose fn fails: got %v, want fn's error", err)
+		}
+		got, err := s.Load(t.Context())
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		diff(t, got, want)
+	})
+
+	t.Run("WatchSeesUpdate", func(t *testing.T) {
+		t.Parallel()
+		o := open(t)
+		watched, writer := o(), o()
+		seen := startWatch(t, watched)
+		seen.next(t)
+		want, err := writer.Update(t.Context(), func(cur state.State) (state.State, error) {
+			return cur.WithScope("api", state.Scope{On: true, Message: "API only", Until: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}), nil
+		})
+		if err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+		seen.until(t, want)
+	})
+
 	t.Run("WatchReportsCurrentFirst", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)()
@@ -237,6 +318,15 @@ func full() state.State {
 		Reason:    "database migration",
 		ChangedBy: "alice@example.com",
 		ChangedAt: time.Date(2030, 5, 1, 12, 0, 0, 999, time.UTC),
+		Scopes: map[string]state.Scope{
+			"api": {On: true, Message: "API <only>", Until: time.Date(2030, 5, 6, 9, 0, 0, 5, zone), Start: time.Date(2030, 5, 6, 8, 0, 0, 0, zone),
+				Reason: "schema change", ChangedBy: "bob", ChangedAt: time.Date(2030, 5, 1, 13, 0, 0, 7, zone)},
+			"checkout": {On: false, ChangedBy: "carol"},
+		},
+		Known: &state.Known{
+			Scopes:  []string{"api", "checkout"},
+			Windows: []state.WindowSpec{{Name: "sunday", Cron: "0 2 * * 0", Duration: "2h", TimeZone: "Europe/Berlin", Scope: "api", Message: "weekly", Reason: "backups"}},
+		},
 	}
 }
 
