@@ -16,13 +16,18 @@ const token = "0123456789abcdef-admin"
 
 func newServer(t *testing.T) (*httptest.Server, *state.Tracker) {
 	t.Helper()
+	return newServerScopes(t, nil)
+}
+
+func newServerScopes(t *testing.T, scopes []string) (*httptest.Server, *state.Tracker) {
+	t.Helper()
 	tr := state.NewTracker(state.NewMemory(), state.State{}, time.Hour, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { tr.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	<-tr.Ready()
-	h, err := NewHandler(Options{Tracker: tr, Token: token})
+	h, err := NewHandler(Options{Tracker: tr, Token: token, Scopes: scopes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +144,7 @@ func TestClient(t *testing.T) {
 	if cur := tr.Current(); !cur.On || cur.ChangedAt.IsZero() {
 		t.Errorf("tracker: got %+v, want on with changed_at set by the gate", cur)
 	}
-	if st, err = c.Off(ctx, "bob", "done"); err != nil || st.State.On || st.State.ChangedBy != "bob" {
+	if st, err = c.Off(ctx, "", "bob", "done"); err != nil || st.State.On || st.State.ChangedBy != "bob" {
 		t.Errorf("off: got %+v, %v", st, err)
 	}
 	if st, err = c.Status(ctx); err != nil || st.State.On {
@@ -185,5 +190,42 @@ func TestNewClientURLs(t *testing.T) {
 	}
 	if _, err := NewClient("https://gate.example.com", "", nil); err == nil {
 		t.Error("no token: got no error")
+	}
+}
+
+func TestScopes(t *testing.T) {
+	t.Parallel()
+	s, tr := newServerScopes(t, []string{"api", "checkout"})
+	c, err := NewClient(s.URL+"/", token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	on := true
+	st, err := c.Set(ctx, Request{On: &on, Scope: "api", Message: "API paused", ChangedBy: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Active || !st.Scopes["api"].Active || st.Scopes["api"].Message != "API paused" || st.Scopes["checkout"].Active {
+		t.Errorf("after api on: got %+v, want only api active", st)
+	}
+	if _, err := c.Set(ctx, Request{On: &on, Scope: "checkout"}); err != nil {
+		t.Fatal(err)
+	}
+	// Unknown scopes are refused with the known ones, and change nothing.
+	before := tr.Current()
+	_, err = c.Set(ctx, Request{On: &on, Scope: "apx"})
+	var he *HTTPError
+	if !errors.As(err, &he) || he.Status != 400 || !strings.Contains(he.Msg, `unknown scope "apx"; known scopes are: api, checkout`) {
+		t.Errorf("on for an unknown scope: got %v, want 400 listing api, checkout", err)
+	}
+	if !tr.Current().Equal(before) {
+		t.Errorf("a refused change changed the state")
+	}
+	if st, err = c.Off(ctx, "api", "bob", "done"); err != nil || st.Scopes["api"].Active || !st.Scopes["checkout"].Active {
+		t.Errorf("off for api: got %+v, %v; want api off and checkout still on", st.Scopes, err)
+	}
+	if st, err = c.Off(ctx, "", "bob", "all done"); err != nil || st.Scopes["checkout"].Active {
+		t.Errorf("off for the whole site: got %+v, %v; want every scope off", st.Scopes, err)
 	}
 }

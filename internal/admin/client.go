@@ -112,10 +112,10 @@ func (c *Client) Set(ctx context.Context, req Request) (Status, error) {
 	return c.do(ctx, http.MethodPut, b)
 }
 
-// Off turns maintenance off.
-func (c *Client) Off(ctx context.Context, changedBy, reason string) (Status, error) {
+// Off turns maintenance off: of one scope, or with scope "" of the whole site and every scope.
+func (c *Client) Off(ctx context.Context, scope, changedBy, reason string) (Status, error) {
 	off := false
-	return c.Set(ctx, Request{On: &off, ChangedBy: changedBy, Reason: reason})
+	return c.Set(ctx, Request{On: &off, Scope: scope, ChangedBy: changedBy, Reason: reason})
 }
 
 func (c *Client) do(ctx context.Context, method string, body []byte) (Status, error) {

@@ -23,6 +23,9 @@ type Status struct {
 	// come, or the announced end may have ended it).
 	Active bool  `json:"active"`
 	Store  Store `json:"store"`
+	// Scopes are the gate's scopes as they apply now (active: in maintenance by their own switch;
+	// the whole site's switch covers them all when Active is true).
+	Scopes map[string]state.Applied `json:"scopes,omitempty"`
 }
 
 // Store is the gate's view of its state store.
@@ -32,9 +35,13 @@ type Store struct {
 	LastOK    time.Time `json:"last_ok,omitzero"`
 }
 
-// Request is the body of PUT and POST: the whole new state. ChangedAt is set by the gate.
+// Request is the body of PUT and POST: the new switch of the whole site, or of one scope. ChangedAt
+// is set by the gate.
 type Request struct {
-	On        *bool     `json:"on"`
+	On *bool `json:"on"`
+	// Scope names the scope to switch; "" switches the whole site (and "on": false ends every
+	// scope too). A scope the gate's configuration does not name is refused.
+	Scope     string    `json:"scope,omitempty"`
 	Message   string    `json:"message,omitempty"`
 	Until     time.Time `json:"until,omitzero"`
 	Start     time.Time `json:"start,omitzero"`
@@ -45,8 +52,9 @@ type Request struct {
 // Options configure a Handler.
 type Options struct {
 	Tracker    *state.Tracker
-	Token      string // required; New refuses an empty one
-	EndAtUntil bool   // as the gate is configured, for Status.Active
+	Token      string   // required; New refuses an empty one
+	EndAtUntil bool     // as the gate is configured, for Status.Active
+	Scopes     []string // the configured scopes; a change of any other is refused
 	Log        *slog.Logger
 	Now        func() time.Time // nil: time.Now
 }
@@ -56,6 +64,7 @@ type Handler struct {
 	tr         *state.Tracker
 	tokenHash  [sha256.Size]byte
 	endAtUntil bool
+	scopes     []string
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -71,7 +80,7 @@ func NewHandler(o Options) (*Handler, error) {
 	if o.Token == "" {
 		return nil, errors.New("admin: no token: the admin API stays closed without one")
 	}
-	h := &Handler{tr: o.Tracker, tokenHash: sha256.Sum256([]byte(o.Token)), endAtUntil: o.EndAtUntil, log: o.Log, now: o.Now}
+	h := &Handler{tr: o.Tracker, tokenHash: sha256.Sum256([]byte(o.Token)), endAtUntil: o.EndAtUntil, scopes: o.Scopes, log: o.Log, now: o.Now}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -133,17 +142,17 @@ func (h *Handler) set(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `say "on": true or "on": false`)
 		return
 	}
-	s := state.State{On: *req.On, Message: req.Message, Until: req.Until, Start: req.Start, Reason: req.Reason, ChangedBy: req.ChangedBy}
+	s := state.Scope{On: *req.On, Message: req.Message, Until: req.Until, Start: req.Start, Reason: req.Reason, ChangedBy: req.ChangedBy}
 	if !s.Start.IsZero() && !s.Until.IsZero() && !s.Until.After(s.Start) {
 		writeError(w, http.StatusBadRequest, "until must be after start")
 		return
 	}
-	h.save(w, r, s)
+	h.save(w, r, req.Scope, s)
 }
 
 func (h *Handler) off(w http.ResponseWriter, r *http.Request) {
-	s := state.State{On: false}
-	// An optional body may say who and why; anything else in it is ignored.
+	s := state.Scope{On: false}
+	// An optional body may say which scope, who and why; anything else in it is ignored.
 	var req Request
 	if r.ContentLength != 0 && r.Body != nil {
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
@@ -152,22 +161,30 @@ func (h *Handler) off(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.Reason, s.ChangedBy = req.Reason, req.ChangedBy
-	h.save(w, r, s)
+	h.save(w, r, req.Scope, s)
 }
 
-func (h *Handler) save(w http.ResponseWriter, r *http.Request, s state.State) {
+// save switches scope ("" the whole site) to s. A scope the configuration does not name is
+// refused, except to turn off one the state still holds from an earlier configuration.
+func (h *Handler) save(w http.ResponseWriter, r *http.Request, scope string, s state.Scope) {
+	if err := state.CheckScope(scope, h.scopes); err != nil {
+		if _, stored := h.tr.Current().Scopes[scope]; s.On || !stored {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
 	if s.ChangedBy == "" {
 		s.ChangedBy = "admin API"
 	}
 	s.ChangedAt = h.now().UTC().Round(0)
 	ctx, cancel := context.WithTimeout(r.Context(), saveTimeout)
 	defer cancel()
-	if err := h.tr.Set(ctx, s); err != nil {
-		h.log.Error("admin API: saving the state failed", "error", err, "on", s.On, "changed_by", s.ChangedBy)
+	if _, err := h.tr.Update(ctx, func(cur state.State) (state.State, error) { return cur.WithScope(scope, s), nil }); err != nil {
+		h.log.Error("admin API: saving the state failed", "error", err, "scope", scope, "on", s.On, "changed_by", s.ChangedBy)
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("the state store did not take the change, nothing changed: %v", err))
 		return
 	}
-	h.log.Info("admin API: state set", "on", s.On, "changed_by", s.ChangedBy, "reason", s.Reason, "remote", r.RemoteAddr)
+	h.log.Info("admin API: state set", "scope", scope, "on", s.On, "changed_by", s.ChangedBy, "reason", s.Reason, "remote", r.RemoteAddr)
 	h.writeStatus(w, http.StatusOK)
 }
 
@@ -175,11 +192,16 @@ func (h *Handler) save(w http.ResponseWriter, r *http.Request, s state.State) {
 func (h *Handler) Current() Status {
 	cur := h.tr.Current()
 	hl := h.tr.Health()
-	return Status{
+	v := cur.ViewAt(h.now(), state.ViewOptions{EndAtUntil: h.endAtUntil, Scopes: h.scopes})
+	st := Status{
 		State:  cur,
-		Active: cur.ActiveAt(h.now(), h.endAtUntil),
+		Active: v.Site.Active,
 		Store:  Store{OK: hl.OK, LastError: hl.LastError, LastOK: hl.LastOK},
 	}
+	if len(v.Scopes) > 0 {
+		st.Scopes = v.Scopes
+	}
+	return st
 }
 
 func (h *Handler) writeStatus(w http.ResponseWriter, code int) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/maintpage/maintpage/internal/admin"
+	"github.com/maintpage/maintpage/internal/config"
 	"github.com/maintpage/maintpage/internal/state"
 )
 
@@ -30,7 +32,7 @@ const toggleExitCodes = `Exit codes:
 const toggleTimeout = 20 * time.Second
 
 type toggleFlags struct {
-	state, admin                      string
+	state, admin, scope, config       string
 	message, until, start, reason, by string
 	json                              bool
 }
@@ -40,6 +42,10 @@ func newToggleCmds(e *env) []*cobra.Command {
 		c.Flags().StringVar(&f.state, "state", "", "the store the gates read: file:PATH or redis://host:port/db (env MAINTPAGE_STATE)")
 		c.Flags().StringVar(&f.admin, "admin", "", "a gate's URL, such as https://gate.example.com; token from MAINTPAGE_ADMIN_TOKEN")
 		c.Flags().BoolVar(&f.json, "json", false, "print the state as JSON")
+		c.Flags().StringVar(&f.config, "config", "", "the gates' configuration file, for its scopes and windows with --state (default: what the gates published in the store)")
+	}
+	scope := func(c *cobra.Command, f *toggleFlags, what string) {
+		c.Flags().StringVar(&f.scope, "scope", "", what)
 	}
 	who := func(c *cobra.Command, f *toggleFlags) {
 		c.Flags().StringVar(&f.reason, "reason", "", "why, for the status endpoint and the log")
@@ -52,18 +58,22 @@ func newToggleCmds(e *env) []*cobra.Command {
 		Short: "Turn maintenance on at every gate that reads the state",
 		Long: `on stores "maintenance on" where the gates read it, directly in the store (--state) or through a
 gate's admin API (--admin). Every gate on the same store switches within a second; nothing is
-re-routed. --start schedules the window: the gates turn maintenance on by themselves at that time.
+re-routed. --scope NAME turns on only the requests whose first matching rule has scope: NAME (a
+scope the configuration does not name is refused, with the known ones); without it, the whole site.
+--start schedules the window: the gates turn maintenance on by themselves at that time.
 --until announces its end (Retry-After and the page say it); the gates end it then only with
 end_at_until: true. Times are RFC 3339 (2026-11-26T18:00:00Z) or a duration from now (90m, 2h).
 
 ` + toggleExitCodes,
 		Example: `  maintpage on --state redis://redis.internal:6379/0 --message "Upgrading the database" --until 2h
+  maintpage on --state redis://redis.internal:6379/0 --scope api --message "The API is paused for 10 minutes"
   maintpage on --admin https://gate.example.com --start 2026-11-26T17:00:00Z --until 2026-11-26T18:00:00Z`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runToggle(cmd.Context(), e, on, true) },
 	}
 	common(onCmd, on)
 	who(onCmd, on)
+	scope(onCmd, on, "turn on only the scope of this name: the requests whose first matching rule has scope: NAME (default: the whole site)")
 	onCmd.Flags().StringVar(&on.message, "message", "", "the message every format shows (default: the configured one)")
 	onCmd.Flags().StringVar(&on.until, "until", "", "announced end: RFC 3339 time or a duration from now")
 	onCmd.Flags().StringVar(&on.start, "start", "", "scheduled start: RFC 3339 time or a duration from now (default: now)")
@@ -73,7 +83,8 @@ end_at_until: true. Times are RFC 3339 (2026-11-26T18:00:00Z) or a duration from
 		Use:   "off",
 		Short: "Turn maintenance off: the gates pass traffic to the application again",
 		Long: `off stores "maintenance off" where the gates read it (--state) or through a gate's admin API
-(--admin). A scheduled window that has not started is cancelled too.
+(--admin). A scheduled window that has not started is cancelled too. Without --scope it ends the
+maintenance of the whole site and of every scope; with --scope NAME only that scope's.
 
 ` + toggleExitCodes,
 		Example: `  maintpage off --state redis://redis.internal:6379/0`,
@@ -82,6 +93,7 @@ end_at_until: true. Times are RFC 3339 (2026-11-26T18:00:00Z) or a duration from
 	}
 	common(offCmd, off)
 	who(offCmd, off)
+	scope(offCmd, off, "turn off only this scope (default: the whole site and every scope)")
 
 	st := &toggleFlags{}
 	statusCmd := &cobra.Command{
@@ -114,7 +126,7 @@ health (--admin). It exits 0 whether maintenance is on or off.
 
 func runToggle(ctx context.Context, e *env, f *toggleFlags, on bool) error {
 	now := time.Now()
-	s := state.State{On: on, Message: f.message, Reason: f.reason, ChangedBy: f.by}
+	s := state.Scope{On: on, Message: f.message, Reason: f.reason, ChangedBy: f.by}
 	var err error
 	if s.Until, err = parseWhen("--until", f.until, now); err != nil {
 		return err
@@ -138,7 +150,7 @@ func runToggle(ctx context.Context, e *env, f *toggleFlags, on bool) error {
 	defer b.close()
 	ctx, cancel := context.WithTimeout(ctx, toggleTimeout)
 	defer cancel()
-	got, err := b.set(ctx, s)
+	got, err := b.set(ctx, f.scope, s)
 	if err != nil {
 		return err
 	}
@@ -186,7 +198,8 @@ func defaultChangedBy(e *env) string {
 // backend is where on, off and status act: the store itself, or a gate's admin API.
 type backend interface {
 	status(ctx context.Context) (admin.Status, error)
-	set(ctx context.Context, s state.State) (admin.Status, error)
+	// set switches scope ("" the whole site) to s.
+	set(ctx context.Context, scope string, s state.Scope) (admin.Status, error)
 	viaAdmin() bool
 	close()
 }
@@ -199,6 +212,8 @@ func openBackend(e *env, f *toggleFlags) (backend, error) {
 	switch {
 	case stateURL != "" && f.admin != "":
 		return nil, usageErr(errors.New("give either --state (the store) or --admin (a gate), not both"))
+	case f.admin != "" && f.config != "":
+		return nil, usageErr(errors.New("--config goes with --state; with --admin the gate checks scopes against its own configuration"))
 	case f.admin != "":
 		c, err := admin.NewClient(f.admin, e.getenv("MAINTPAGE_ADMIN_TOKEN"), nil)
 		if err != nil {
@@ -212,11 +227,22 @@ func openBackend(e *env, f *toggleFlags) (backend, error) {
 	}
 	// go-redis would print every failed dial; the error we return says what matters.
 	routeRedisLogs(slog.New(slog.DiscardHandler))
+	b := storeBackend{url: state.RedactURL(stateURL)}
+	if f.config != "" {
+		cfg, err := config.Load(f.config, nil, nil)
+		if err != nil {
+			return nil, usageErr(fmt.Errorf("--config: %w", err))
+		}
+		k := knownOf(cfg)
+		b.known = &k
+		b.endAtUntil = cfg.EndAtUntil
+	}
 	store, err := state.Open(stateURL, nil)
 	if err != nil {
 		return nil, usageErr(err)
 	}
-	return storeBackend{store: store, url: state.RedactURL(stateURL)}, nil
+	b.store = store
+	return b, nil
 }
 
 // redisLogsOnce guards go-redis's one process-wide logger, which it reads without a lock: set it
@@ -228,6 +254,31 @@ func routeRedisLogs(log *slog.Logger) { redisLogsOnce.Do(func() { state.RouteRed
 type storeBackend struct {
 	store state.Store
 	url   string
+	// known is what --config says; nil: what the gates published in the store.
+	known      *state.Known
+	endAtUntil bool
+}
+
+// knownIn is what the backend knows about the gates' configuration, given the stored state.
+func (b storeBackend) knownIn(s state.State) state.Known {
+	switch {
+	case b.known != nil:
+		return *b.known
+	case s.Known != nil:
+		return *s.Known
+	}
+	return state.Known{}
+}
+
+// statusOf is what status shows for a stored state.
+func (b storeBackend) statusOf(s state.State, now time.Time) admin.Status {
+	k := b.knownIn(s)
+	v := s.ViewAt(now, state.ViewOptions{EndAtUntil: b.endAtUntil, Scopes: k.Scopes})
+	st := admin.Status{State: s, Active: v.Site.Active, Store: admin.Store{OK: true}}
+	if len(v.Scopes) > 0 {
+		st.Scopes = v.Scopes
+	}
+	return st
 }
 
 func (b storeBackend) viaAdmin() bool { return false }
@@ -238,15 +289,37 @@ func (b storeBackend) status(ctx context.Context) (admin.Status, error) {
 	if err != nil {
 		return admin.Status{}, withCode(ExitFailure, fmt.Errorf("reading the state from %s: %w", b.url, err))
 	}
-	return admin.Status{State: s, Active: s.ActiveAt(time.Now(), false), Store: admin.Store{OK: true}}, nil
+	return b.statusOf(s, time.Now()), nil
 }
 
-func (b storeBackend) set(ctx context.Context, s state.State) (admin.Status, error) {
+// errScope marks a scope refused inside an update, so that it exits 2 rather than 1.
+type errScope struct{ error }
+
+func (b storeBackend) set(ctx context.Context, scope string, s state.Scope) (admin.Status, error) {
 	s.ChangedAt = time.Now().UTC().Round(0)
-	if err := b.store.Save(ctx, s); err != nil {
+	saved, err := b.store.Update(ctx, func(cur state.State) (state.State, error) {
+		// Checked against the stored state, read in the same step: the scopes the gates published.
+		if scope != "" {
+			k := b.knownIn(cur)
+			if b.known == nil && cur.Known == nil {
+				return cur, errScope{fmt.Errorf("unknown scope %q: no gate has published its scopes in %s yet; start a gate with a configuration that names it, or pass that configuration with --config", scope, b.url)}
+			}
+			if err := state.CheckScope(scope, k.Scopes); err != nil {
+				if _, stored := cur.Scopes[scope]; s.On || !stored {
+					return cur, errScope{err}
+				}
+			}
+		}
+		return cur.WithScope(scope, s), nil
+	})
+	var es errScope
+	if errors.As(err, &es) {
+		return admin.Status{}, usageErr(es.error)
+	}
+	if err != nil {
 		return admin.Status{}, withCode(ExitFailure, fmt.Errorf("saving the state to %s, nothing changed: %w", b.url, err))
 	}
-	return admin.Status{State: s, Active: s.ActiveAt(time.Now(), false), Store: admin.Store{OK: true}}, nil
+	return b.statusOf(saved, time.Now()), nil
 }
 
 type adminBackend struct{ c *admin.Client }
@@ -259,9 +332,9 @@ func (b adminBackend) status(ctx context.Context) (admin.Status, error) {
 	return s, adminErr(err)
 }
 
-func (b adminBackend) set(ctx context.Context, s state.State) (admin.Status, error) {
+func (b adminBackend) set(ctx context.Context, scope string, s state.Scope) (admin.Status, error) {
 	on := s.On
-	got, err := b.c.Set(ctx, admin.Request{On: &on, Message: s.Message, Until: s.Until, Start: s.Start, Reason: s.Reason, ChangedBy: s.ChangedBy})
+	got, err := b.c.Set(ctx, admin.Request{On: &on, Scope: scope, Message: s.Message, Until: s.Until, Start: s.Start, Reason: s.Reason, ChangedBy: s.ChangedBy})
 	return got, adminErr(err)
 }
 
@@ -318,6 +391,28 @@ func printState(w io.Writer, st admin.Status, viaAdmin, asJSON bool, now time.Ti
 			by = "unknown"
 		}
 		fmt.Fprintf(tw, "changed:\t%s by %s\n", s.ChangedAt.UTC().Format(time.RFC3339), by)
+	}
+	names := make([]string, 0, len(st.Scopes))
+	for name := range st.Scopes {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		a := st.Scopes[name]
+		line := "off"
+		switch {
+		case a.Active:
+			line = "on"
+		case a.On && !a.Start.IsZero() && now.Before(a.Start):
+			line = "scheduled: starts " + when(a.Start, now)
+		}
+		if a.Active && a.Message != "" {
+			line += ": " + a.Message
+		}
+		if a.Active && !a.Until.IsZero() {
+			line += " (until " + when(a.Until, now) + ")"
+		}
+		fmt.Fprintf(tw, "scope %s:\t%s\n", name, line)
 	}
 	if viaAdmin {
 		if st.Store.OK {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -203,5 +204,66 @@ func TestParseWhen(t *testing.T) {
 				t.Errorf("parseWhen(%q): got %s, %v; want %s", tc.in, got.Format(time.RFC3339Nano), err, tc.want)
 			}
 		})
+	}
+}
+
+func TestToggleScopesWithAStore(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := "file:" + filepath.Join(dir, "state.json")
+	cfgFile := filepath.Join(dir, "maintpage.yaml")
+	if err := os.WriteFile(cfgFile, []byte("upstream: http://127.0.0.1:1\nrules:\n  - scope: api\n    match: {path_prefix: /api/}\n  - scope: checkout\n    match: {path: /checkout}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"USER": "alice"}
+
+	// Nothing published and no --config: the CLI cannot know the scopes, and says how to fix it.
+	code, _, stderr := run(t, env, "on", "--state", file, "--scope", "api")
+	if code != ExitUsage || !strings.Contains(stderr, `no gate has published its scopes`) || !strings.Contains(stderr, "--config") {
+		t.Errorf("on --scope with nothing known: exit %d, %q; want 2 and a hint at --config", code, stderr)
+	}
+	code, _, stderr = run(t, env, "on", "--state", file, "--config", cfgFile, "--scope", "apx")
+	if code != ExitUsage || !strings.Contains(stderr, `unknown scope "apx"; known scopes are: api, checkout`) {
+		t.Errorf("on --scope apx: exit %d, %q; want 2 and the known scopes", code, stderr)
+	}
+	code, out, stderr := run(t, env, "on", "--state", file, "--config", cfgFile, "--scope", "api", "--message", "API paused")
+	if code != 0 || !strings.Contains(out, "scope api:") || !strings.Contains(out, "on: API paused") {
+		t.Fatalf("on --scope api: exit %d, %s%s", code, out, stderr)
+	}
+
+	// What a gate publishes is enough without --config.
+	store, err := state.Open(file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.Update(t.Context(), func(s state.State) (state.State, error) {
+		s.Known = &state.Known{Scopes: []string{"api", "checkout"}}
+		return s, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr = run(t, env, "on", "--state", file, "--scope", "checkout"); code != 0 {
+		t.Fatalf("on --scope checkout with published scopes: exit %d, %s", code, stderr)
+	}
+	code, out, _ = run(t, env, "status", "--state", file)
+	if code != 0 || !regexp.MustCompile(`maintenance:\s+off\n`).MatchString(out) || !regexp.MustCompile(`scope api:\s+on: API paused\n`).MatchString(out) || !regexp.MustCompile(`scope checkout:\s+on\n`).MatchString(out) {
+		t.Errorf("status: exit %d\n%s\nwant the site off, api and checkout on", code, out)
+	}
+	if code, _, stderr = run(t, env, "off", "--state", file, "--scope", "api"); code != 0 {
+		t.Fatalf("off --scope api: %s", stderr)
+	}
+	s, err := store.Load(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Scopes["api"].On || !s.Scopes["checkout"].On || s.Scopes["api"].ChangedBy == "" {
+		t.Errorf("after off --scope api: got %+v, want api off (with who), checkout on", s.Scopes)
+	}
+	if code, _, stderr = run(t, env, "off", "--state", file); code != 0 {
+		t.Fatalf("off: %s", stderr)
+	}
+	if s, _ = store.Load(t.Context()); s.Scopes["checkout"].On || s.Known == nil {
+		t.Errorf("after off: got %+v, want every scope off and the published scopes kept", s)
 	}
 }

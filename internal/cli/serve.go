@@ -272,7 +272,28 @@ func (b *builder) build(c *config.Config) (http.Handler, error) {
 		}
 		b.transport, b.tkey = fresh, keyOf(c)
 	}
+	b.publish(c)
 	return g, nil
+}
+
+// publishTimeout bounds the write of what the configuration knows: it must not hold up a start or
+// a reload for long when the store is slow, and the next reload or start writes it again.
+const publishTimeout = 2 * time.Second
+
+// publish writes the configuration's scopes and windows into the state, for "maintpage on --scope"
+// and "maintpage status" run with nothing but the store's URL. A failure only costs the CLI that
+// knowledge, so it is logged, not fatal.
+func (b *builder) publish(c *config.Config) {
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	if err := b.tracker.Publish(ctx, knownOf(c)); err != nil {
+		b.log.Warn("could not publish the configured scopes and windows in the state store; maintpage on --state needs --config to check a scope until this succeeds", "error", err)
+	}
+}
+
+// knownOf is what a configuration publishes about itself.
+func knownOf(c *config.Config) state.Known {
+	return state.Known{Scopes: c.Scopes()}
 }
 
 // close lets go of the upstream's idle connections when serve ends.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"slices"
 	"net/url"
 	"strconv"
 	"time"
@@ -86,13 +87,39 @@ func (c *Config) Gate() bool { return c.Upstream != nil || c.RouteService }
 
 // Rule answers the requests it matches with its own status, format, body and headers.
 type Rule struct {
-	Name    string
-	Source  string // file:line, for messages
+	Name   string
+	Source string // file:line, for messages
+	// Action is what happens to a matching request while maintenance applies to it: "respond"
+	// (the rule's response; the default) or "pass" (the gate sends it to the upstream anyway, as
+	// reads do in read-only mode).
+	Action string
+	// Scope names the part of the site the rule belongs to: "maintpage on --scope NAME" turns on
+	// maintenance for the requests whose first matching rule has that scope. "" belongs to no
+	// scope: such requests are in maintenance only while the whole site is.
+	Scope   string
 	Match   Match
 	Status  int
 	Format  string // "" negotiates like the default response
 	Body    string // a Go template; html/template for html, text/template otherwise
 	Headers map[string]string
+}
+
+// Rule actions.
+const (
+	ActionRespond = "respond"
+	ActionPass    = "pass"
+)
+
+// Scopes returns the scope names the rules use, sorted, each once.
+func (c *Config) Scopes() []string {
+	var names []string
+	for _, r := range c.Rules {
+		if r.Scope != "" && !slices.Contains(names, r.Scope) {
+			names = append(names, r.Scope)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // Match says which requests a rule applies to; empty parts match everything.

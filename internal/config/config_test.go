@@ -173,6 +173,13 @@ func TestErrorsNameSourceAndFix(t *testing.T) {
 		{name: "retry-after from a rule", yaml: "rules:\n  - headers: {retry-after: \"60\", Date: x}\n",
 			want: []string{"retry-after is set by maintpage", "Date is set by maintpage"}},
 		{name: "status without a body", yaml: "rules:\n  - status: 304\n", want: []string{`invalid value "304"`}},
+		{name: "pass without an upstream", yaml: "rules:\n  - name: reads\n    match: {methods: [GET]}\n    action: pass\n",
+			want: []string{`maintpage.yaml:2: rules: rule "reads" has action: pass, but there is no application to pass to: set upstream`}},
+		{name: "unknown action", yaml: "upstream: http://127.0.0.1:1\nrules:\n  - action: skip\n",
+			want: []string{`maintpage.yaml:3: action: invalid value "skip": use respond`}},
+		{name: "pass with a response", yaml: "upstream: http://127.0.0.1:1\nrules:\n  - action: pass\n    status: 200\n    format: json\n",
+			want: []string{`rule "rule 1" passes requests to the upstream, so status, format would never be used`}},
+		{name: "bad scope", yaml: "rules:\n  - scope: API Only\n", want: []string{`maintpage.yaml:2: scope: invalid value "API Only": use lower-case letters`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,7 +207,8 @@ func TestErrorsNameSourceAndFix(t *testing.T) {
 
 func TestRulesAndLanguagesLoad(t *testing.T) {
 	t.Parallel()
-	file := writeFile(t, `rules:
+	file := writeFile(t, `upstream: http://127.0.0.1:1
+rules:
   - name: api
     match: {path_prefix: /api/, methods: [get, POST], hosts: ["*.example.com", API.example.org]}
     format: json
@@ -208,6 +216,10 @@ func TestRulesAndLanguagesLoad(t *testing.T) {
   - match: {path: /}
     status: 200
     format: negotiated
+  - name: reads
+    scope: api
+    action: pass
+    match: {methods: [GET]}
 languages:
   de: {title: Wartung, message: Bald zurück}
   en: {message: Back soon}
@@ -216,8 +228,14 @@ languages:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Rules) != 2 {
-		t.Fatalf("got %d rules, want 2", len(c.Rules))
+	if len(c.Rules) != 3 {
+		t.Fatalf("got %d rules, want 3", len(c.Rules))
+	}
+	if r := c.Rules[2]; r.Action != ActionPass || r.Scope != "api" || c.Rules[0].Action != ActionRespond {
+		t.Errorf("actions and scopes: got %q/%q and %q, want pass/api and respond", r.Action, r.Scope, c.Rules[0].Action)
+	}
+	if got := strings.Join(c.Scopes(), ","); got != "api" {
+		t.Errorf("Scopes() = %s, want api", got)
 	}
 	r := c.Rules[0]
 	if r.Name != "api" || r.Status != 503 || r.Format != "json" || r.Match.PathPrefix != "/api/" {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -159,7 +160,10 @@ func topKeys() []string {
 	return keys
 }
 
-var ruleKeys = []string{"name", "match", "status", "format", "body", "headers"}
+var ruleKeys = []string{"name", "action", "scope", "match", "status", "format", "body", "headers"}
+
+// scopeName is what a scope may be called: it goes into URLs, metrics labels and flags unquoted.
+var scopeName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 var matchKeys = []string{"path", "path_prefix", "path_glob", "methods", "hosts"}
 
 func parseRules(file string, n *yaml.Node, ps *problems) []Rule {
@@ -169,16 +173,30 @@ func parseRules(file string, n *yaml.Node, ps *problems) []Rule {
 	}
 	var rules []Rule
 	for i, rn := range n.Content {
-		r := Rule{Source: at(file, rn), Name: "rule " + strconv.Itoa(i+1)}
+		r := Rule{Source: at(file, rn), Name: "rule " + strconv.Itoa(i+1), Action: ActionRespond}
+		var responseKeys []string
 		if rn.Kind != yaml.MappingNode {
 			ps.add(r.Source, "rules", "each rule must be a mapping with match, status, format, body, headers")
 			continue
 		}
 		eachPair(file, rn, "rules", ruleKeys, ps, func(k string, v *yaml.Node) {
 			src := at(file, v)
+			if k == "status" || k == "format" || k == "body" || k == "headers" {
+				responseKeys = append(responseKeys, k)
+			}
 			switch k {
 			case "name":
 				r.Name = v.Value
+			case "action":
+				if v.Value != ActionRespond && v.Value != ActionPass {
+					ps.add(src, "action", "invalid value %q: use respond (answer with the rule's response, the default) or pass (send the request to the upstream even during maintenance)", v.Value)
+				}
+				r.Action = v.Value
+			case "scope":
+				if !scopeName.MatchString(v.Value) {
+					ps.add(src, "scope", "invalid value %q: use lower-case letters, digits, - and _ (up to 63), such as api", v.Value)
+				}
+				r.Scope = v.Value
 			case "status":
 				s, err := strconv.Atoi(v.Value)
 				if err != nil || s < 200 || s > 599 || s == 204 || s == 205 || s == 304 {
@@ -201,6 +219,9 @@ func parseRules(file string, n *yaml.Node, ps *problems) []Rule {
 				r.Match = parseMatch(file, v, ps)
 			}
 		})
+		if r.Action == ActionPass && len(responseKeys) > 0 {
+			ps.add(r.Source, "rules", "rule %q passes requests to the upstream, so %s would never be used: remove %s, or use action: respond", r.Name, strings.Join(responseKeys, ", "), map[bool]string{true: "it", false: "them"}[len(responseKeys) == 1])
+		}
 		if r.Status == 0 {
 			r.Status = http.StatusServiceUnavailable
 		}
@@ -469,6 +490,13 @@ func validateGate(c *Config, ps *problems) {
 	}
 	if c.BypassCookieDomain != "" && c.BypassSecret == "" {
 		ps.add("", "bypass_cookie_domain", "the bypass cookie needs bypass_secret: set one (at least 16 random characters) or remove the domain")
+	}
+	if !c.Gate() {
+		for _, r := range c.Rules {
+			if r.Action == ActionPass {
+				ps.add(r.Source, "rules", "rule %q has action: pass, but there is no application to pass to: set upstream (or route_service: true) to run as a gate, or use action: respond", r.Name)
+			}
+		}
 	}
 	if c.AdminToken != "" && c.AdminToken == c.BypassSecret {
 		ps.add("", "bypass_secret", "must differ from admin_token: the bypass secret is handed out in links, the admin token must not be")

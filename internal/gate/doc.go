@@ -6,4 +6,12 @@
 // a Cloud Foundry route service that forwards only to configured hosts. The state comes from a
 // state.Tracker that outlives configuration reloads; the Responder for a state is built once per
 // change, never per request.
+//
+// Rules decide per request, in one place: Gate.Decide finds the first matching rule, takes its
+// scope ("" for none) and action, and says whether maintenance applies (the whole site is in
+// maintenance, or the rule's scope is), whether an action: pass rule sends the request to the
+// upstream anyway (read-only mode), and which bypass lets it through. ServeHTTP and the fast path
+// act on that; any other way into the gate (a forward-auth endpoint) must call Decide too, so that
+// pass rules, scopes and bypasses mean the same everywhere. Decision.Respond reports whether the
+// request gets the maintenance response, and Decision.Serve writes it with the scope's message.
 package gate

@@ -14,14 +14,28 @@ func (g *Gate) ServeFast(dst []byte, q *server.FastRequest) (server.FastResponse
 		return server.FastResponse{}, false
 	}
 	e := g.current(g.now())
-	if !e.active || (!g.standalone && g.bypass.mayApply(q)) {
+	if (!e.active && e.scoped == nil) || (!g.standalone && g.bypass.mayApply(q)) {
 		return server.FastResponse{}, false
 	}
-	resp, ok := e.resp.ServeFast(dst, q)
+	i, resp := -1, e.resp
+	if g.rules.Len() > 0 {
+		i = g.rules.Match(q.Method, q.Path, q.Host)
+		if i >= 0 && g.rulePass[i] {
+			return server.FastResponse{}, false
+		}
+	}
+	if !e.active {
+		// Only a scope is in maintenance: the request's rule says whether it is one of them.
+		if i < 0 || e.scoped[g.ruleScope[i]] == nil {
+			return server.FastResponse{}, false
+		}
+		resp = e.scoped[g.ruleScope[i]]
+	}
+	fr, ok := resp.ServeFastRule(dst, q, i)
 	if ok {
 		g.out.inc(g.out.maintenance)
 	}
-	return resp, ok
+	return fr, ok
 }
 
 // mayApply reports whether a bypass might let q through; when it might, ServeHTTP decides. CIDR

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"github.com/maintpage/maintpage/internal/config"
 	"github.com/maintpage/maintpage/internal/metrics"
 	"github.com/maintpage/maintpage/internal/respond"
+	"github.com/maintpage/maintpage/internal/rules"
 	"github.com/maintpage/maintpage/internal/state"
 )
 
@@ -59,21 +61,40 @@ type Gate struct {
 	rs       *routeService
 
 	out outcomes
+
+	// The rule table, and each rule's scope and action, for Decide.
+	rules     *rules.Table
+	ruleScope []string
+	rulePass  []bool
+	hasPass   bool
+	scopes    []string // the configured scopes
 }
 
-// entry is the Responder for one state, built once when the state (or whether it applies) changes.
+// entry is what the gate answers with for one state: the view of it and a Responder for the whole
+// site and for each scope in maintenance, built once when the state changes or a scheduled moment
+// passes, never per request.
 type entry struct {
-	src    *state.State // the tracker's snapshot it was built from
-	active bool
-	resp   *respond.Responder
+	src *state.State // the tracker's snapshot it was built from
+	// changes is when the view next changes without the state changing; zero: never.
+	changes time.Time
+	view    state.View
+	active  bool // the whole site is in maintenance
+	resp    *respond.Responder
+	// scoped answers the requests of each scope in maintenance, with that scope's message and end.
+	scoped map[string]*respond.Responder
 	// unplanned answers when the upstream fails: resp, except for a window that is scheduled but
 	// not running, whose announced end must not become the Retry-After of an unrelated outage.
 	unplanned *respond.Responder
 }
 
+// valid reports whether e still describes the state s at now.
+func (e *entry) valid(s *state.State, now time.Time) bool {
+	return e.src == s && (e.changes.IsZero() || now.Before(e.changes))
+}
+
 // outcomes are the gate's request counters, resolved once so that counting does not allocate.
 type outcomes struct {
-	proxied, maintenance, bypassed, fallback prometheus.Counter
+	proxied, maintenance, bypassed, passed, fallback prometheus.Counter
 }
 
 func (o *outcomes) inc(c prometheus.Counter) {
@@ -113,14 +134,20 @@ func New(o Options) (*Gate, error) {
 		return nil, err
 	}
 	g.ropts.Shared = shared
-	cur := g.tr.Snapshot()
-	e, err := g.build(cur, g.active(cur, g.now()))
+	g.rules = rules.New(cfg.Rules)
+	for _, r := range cfg.Rules {
+		g.ruleScope = append(g.ruleScope, r.Scope)
+		g.rulePass = append(g.rulePass, r.Action == config.ActionPass)
+		g.hasPass = g.hasPass || r.Action == config.ActionPass
+	}
+	g.scopes = cfg.Scopes()
+	e, err := g.build(g.tr.Snapshot(), g.now())
 	if err != nil {
 		return nil, err
 	}
 	g.cur.Store(e)
 	if cfg.AdminToken != "" {
-		if g.admin, err = admin.NewHandler(admin.Options{Tracker: g.tr, Token: cfg.AdminToken, EndAtUntil: cfg.EndAtUntil, Log: g.log, Now: o.Now}); err != nil {
+		if g.admin, err = admin.NewHandler(admin.Options{Tracker: g.tr, Token: cfg.AdminToken, EndAtUntil: cfg.EndAtUntil, Scopes: cfg.Scopes(), Log: g.log, Now: o.Now}); err != nil {
 			return nil, err
 		}
 	}
@@ -136,63 +163,72 @@ func New(o Options) (*Gate, error) {
 			proxied:     m.GateRequests.WithLabelValues("proxied"),
 			maintenance: m.GateRequests.WithLabelValues("maintenance"),
 			bypassed:    m.GateRequests.WithLabelValues("bypassed"),
+			passed:      m.GateRequests.WithLabelValues("passed"),
 			fallback:    m.GateRequests.WithLabelValues("fallback"),
 		}
 		m.SetGateSource(func() metrics.GateState {
 			h := g.tr.Health()
-			return metrics.GateState{Maintenance: g.active(g.tr.Snapshot(), g.now()), StoreUp: h.OK, StoreLastOK: h.LastOK}
+			v := g.view(g.tr.Snapshot(), g.now())
+			scopes := make(map[string]bool, len(v.Scopes))
+			for name, a := range v.Scopes {
+				scopes[name] = a.Active
+			}
+			return metrics.GateState{Maintenance: g.standalone || v.Site.Active, Scopes: scopes, StoreUp: h.OK, StoreLastOK: h.LastOK}
 		})
 	}
 	return g, nil
 }
 
-func (g *Gate) active(s *state.State, now time.Time) bool {
-	return g.standalone || s.ActiveAt(now, g.endAtUntil)
+// view is the state as it applies at now, for this gate's configuration.
+func (g *Gate) view(s *state.State, now time.Time) state.View {
+	return s.ViewAt(now, state.ViewOptions{EndAtUntil: g.endAtUntil, Scopes: g.scopes})
 }
 
-// current returns the Responder for the tracker's state, building it if the state changed since.
-// The state is compared by pointer: the tracker replaces it on every change, so this costs two atomic
-// loads and the schedule check, not a copy and a field-by-field comparison.
+// current returns the entry for the tracker's state at now, building it if the state changed or a
+// scheduled moment passed since. The state is compared by pointer: the tracker replaces it on every
+// change, so this costs two atomic loads and a time comparison, not a copy of the state.
 func (g *Gate) current(now time.Time) *entry {
 	s := g.tr.Snapshot()
-	active := g.active(s, now)
-	e := g.cur.Load()
-	if e.src == s && e.active == active {
+	if e := g.cur.Load(); e.valid(s, now) {
 		return e
 	}
-	return g.rebuild(s, active)
+	return g.rebuild(s, now)
 }
 
 // rebuild runs once per change: the first request after it waits the few milliseconds rendering
 // takes, and the requests that arrive meanwhile wait for the same result rather than render too.
-func (g *Gate) rebuild(s *state.State, active bool) *entry {
+func (g *Gate) rebuild(s *state.State, now time.Time) *entry {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if e := g.cur.Load(); e.src == s && e.active == active {
+	if e := g.cur.Load(); e.valid(s, now) {
 		return e
 	}
-	e, err := g.build(s, active)
+	e, err := g.build(s, now)
 	if err != nil {
 		// The configuration's own responses rendered in New; only the state's text can fail here.
 		// Keep the configured text and do not retry on every request.
 		g.log.Error("rendering the maintenance response for the new state failed; showing the configured message", "error", err)
 		old := g.cur.Load()
-		e = &entry{src: s, active: active, resp: old.resp, unplanned: old.unplanned}
+		v := g.view(s, now)
+		e = &entry{src: s, changes: v.Changes, view: v, active: g.standalone || v.Site.Active, resp: old.resp, scoped: old.scoped, unplanned: old.unplanned}
 	}
 	g.cur.Store(e)
 	return e
 }
 
-func (g *Gate) build(s *state.State, active bool) (*entry, error) {
-	st := respond.Status{Maintenance: active, Reason: s.Reason, ChangedBy: s.ChangedBy, ChangedAt: s.ChangedAt}
-	if s.On {
-		st.Message, st.Until, st.Start = s.Message, s.Until, s.Start
-	}
-	if st.Message == "" {
-		st.Message = g.cfg.Message
-	}
-	if st.Until.IsZero() && active {
-		st.Until = g.cfg.Until
+func (g *Gate) build(s *state.State, now time.Time) (*entry, error) {
+	v := g.view(s, now)
+	active := g.standalone || v.Site.Active
+	st := g.status(v.Site, active)
+	if len(v.Scopes) > 0 {
+		st.Scopes = make(map[string]respond.ScopeStatus, len(v.Scopes))
+		for name, a := range v.Scopes {
+			ss := respond.ScopeStatus{Maintenance: active || a.Active}
+			if a.On {
+				ss.Message, ss.Until, ss.Start = a.Message, a.Until, a.Start
+			}
+			st.Scopes[name] = ss
+		}
 	}
 	opts := g.ropts
 	opts.Status = &st
@@ -200,7 +236,19 @@ func (g *Gate) build(s *state.State, active bool) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{src: s, active: active, resp: resp, unplanned: resp}
+	e := &entry{src: s, changes: v.Changes, view: v, active: active, resp: resp, unplanned: resp}
+	for _, name := range v.ActiveScopes() {
+		sst := g.status(v.Scopes[name], true)
+		opts.Status = &sst
+		r, err := respond.New(opts)
+		if err != nil {
+			return nil, fmt.Errorf("scope %s: %w", name, err)
+		}
+		if e.scoped == nil {
+			e.scoped = map[string]*respond.Responder{}
+		}
+		e.scoped[name] = r
+	}
 	if !active && !st.Until.IsZero() && !g.standalone {
 		u := st
 		u.Until = time.Time{}
@@ -210,6 +258,77 @@ func (g *Gate) build(s *state.State, active bool) (*entry, error) {
 		}
 	}
 	return e, nil
+}
+
+// status is what the maintenance response says for one switch.
+func (g *Gate) status(a state.Applied, active bool) respond.Status {
+	st := respond.Status{Maintenance: active, Reason: a.Reason, ChangedBy: a.ChangedBy, ChangedAt: a.ChangedAt}
+	if a.On {
+		st.Message, st.Until, st.Start = a.Message, a.Until, a.Start
+	}
+	if st.Message == "" {
+		st.Message = g.cfg.Message
+	}
+	if st.Until.IsZero() && active {
+		st.Until = g.cfg.Until
+	}
+	return st
+}
+
+// Decision is what the gate does with one request. ServeHTTP acts on it, and so may any other
+// front end of the gate (such as a forward-auth endpoint), so that every way in honours the same
+// rules, scopes and bypasses.
+type Decision struct {
+	// Rule is the index of the first configured rule the request matches; -1 for none.
+	Rule int
+	// Scope is that rule's scope; "" when it has none or no rule matched.
+	Scope string
+	// Maintenance reports whether maintenance applies to the request: the whole site is in
+	// maintenance, or the request's scope is.
+	Maintenance bool
+	// Pass reports that the request goes to the upstream although Maintenance is true, because
+	// its rule says action: pass.
+	Pass bool
+	// Bypass names the bypass that lets the request through although Maintenance is true (cidr,
+	// cookie, header, path); "" for none. It is only worked out when neither Pass nor the
+	// standalone page makes it moot.
+	Bypass string
+
+	resp *respond.Responder // answers the request when Respond() is true
+	e    *entry
+}
+
+// Respond reports whether the request gets the maintenance response rather than the upstream.
+func (d *Decision) Respond() bool { return d.Maintenance && !d.Pass && d.Bypass == "" }
+
+// Serve writes the maintenance response for the request d was made for.
+func (d *Decision) Serve(w http.ResponseWriter, r *http.Request) {
+	d.resp.MaintenanceRule(w, r, d.Rule)
+}
+
+// Decide works out what the gate does with r at now: the first matching rule, its scope, whether
+// maintenance applies to it, and whether a pass rule or a bypass lets it through anyway.
+func (g *Gate) Decide(r *http.Request, now time.Time) Decision {
+	e := g.current(now)
+	d := Decision{Rule: -1, e: e, resp: e.resp, Maintenance: e.active}
+	if g.rules.Len() > 0 && (e.active || e.scoped != nil) {
+		d.Rule = g.rules.Match(r.Method, r.URL.Path, r.Host)
+		if d.Rule >= 0 {
+			d.Scope, d.Pass = g.ruleScope[d.Rule], g.rulePass[d.Rule]
+		}
+		if !e.active && d.Scope != "" {
+			if sr := e.scoped[d.Scope]; sr != nil {
+				d.Maintenance, d.resp = true, sr
+			}
+		}
+		if !d.Maintenance {
+			d.Pass = false
+		}
+	}
+	if d.Maintenance && !d.Pass && !g.standalone {
+		d.Bypass = g.bypass.reason(r, now)
+	}
+	return d
 }
 
 // bypassHeader is set on every response that passed through because of a bypass.
@@ -228,20 +347,17 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveReserved(w, r)
 		return
 	}
-	now := g.now()
-	e := g.current(now)
+	d := g.Decide(r, g.now())
 	counter := g.out.proxied
-	if e.active {
-		reason := ""
-		if !g.standalone {
-			reason = g.bypass.reason(r, now)
-		}
-		if reason == "" {
-			e.resp.Maintenance(w, r)
-			g.out.inc(g.out.maintenance)
-			return
-		}
-		w.Header()[bypassHeader] = bypassValues[reason]
+	switch {
+	case d.Respond():
+		d.Serve(w, r)
+		g.out.inc(g.out.maintenance)
+		return
+	case d.Maintenance && d.Pass:
+		counter = g.out.passed
+	case d.Maintenance:
+		w.Header()[bypassHeader] = bypassValues[d.Bypass]
 		counter = g.out.bypassed
 	}
 	// The forwarded URL is read only for requests that are passed on: the maintenance response
@@ -262,7 +378,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, errNotRouteService)
 		return
 	}
-	if g.proxy.serve(w, r, e, target) {
+	if g.proxy.serve(w, r, d.e, target) {
 		g.out.inc(g.out.fallback)
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,7 +82,20 @@ type fixture struct {
 // newFixture builds a gate from settings given as YAML key → value.
 func newFixture(t testing.TB, settings map[string]string, transport http.RoundTripper) *fixture {
 	t.Helper()
-	cfg, err := config.Load("", nil, settings)
+	return newFixtureYAML(t, "", settings, transport)
+}
+
+// newFixtureYAML builds a gate from a configuration file's text (rules, windows) and settings.
+func newFixtureYAML(t testing.TB, yaml string, settings map[string]string, transport http.RoundTripper) *fixture {
+	t.Helper()
+	file := ""
+	if yaml != "" {
+		file = filepath.Join(t.TempDir(), "maintpage.yaml")
+		if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.Load(file, nil, settings)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,9 +22,10 @@ type Metrics struct {
 
 // GateState is what the gate reports about its state at the moment of a scrape.
 type GateState struct {
-	Maintenance bool      // maintenance applies now
-	StoreUp     bool      // the last read of the state store succeeded
-	StoreLastOK time.Time // when the store last answered; zero if never
+	Maintenance bool            // maintenance applies to the whole site now
+	Scopes      map[string]bool // each scope the gate knows, and whether it is in maintenance now
+	StoreUp     bool            // the last read of the state store succeeded
+	StoreLastOK time.Time       // when the store last answered; zero if never
 }
 
 // New creates the collectors and registers them on reg.
@@ -38,7 +39,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		GateRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "maintpage",
 			Name:      "gate_requests_total",
-			Help:      "Requests the gate answered, by outcome: proxied, maintenance, bypassed (proxied during maintenance) or fallback (upstream down).",
+			Help:      "Requests the gate answered, by outcome: proxied, maintenance, bypassed (proxied during maintenance by a bypass), passed (proxied during maintenance by an action: pass rule) or fallback (upstream down).",
 		}, []string{"outcome"}),
 		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "maintpage",
@@ -48,6 +49,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		gate: gateCollector{
 			maintenance: prometheus.NewDesc("maintpage_maintenance",
 				"1 while maintenance applies (the standalone page: always), else 0.", nil, nil),
+			scope: prometheus.NewDesc("maintpage_scope_maintenance",
+				"1 while maintenance applies to the scope's requests (the whole site's, or the scope's own), else 0.", []string{"scope"}, nil),
 			storeUp: prometheus.NewDesc("maintpage_state_store_up",
 				"1 while the last read of the state store succeeded, else 0.", nil, nil),
 			storeLastOK: prometheus.NewDesc("maintpage_state_store_last_ok_timestamp_seconds",
@@ -72,12 +75,13 @@ func (m *Metrics) SetGateSource(fn func() GateState) {
 // gateCollector reads the state at scrape time, so the gauges are right even with no traffic (a
 // scheduled start passes, the store goes away) and the request path does no gauge work.
 type gateCollector struct {
-	source                            atomic.Pointer[func() GateState]
-	maintenance, storeUp, storeLastOK *prometheus.Desc
+	source                                   atomic.Pointer[func() GateState]
+	maintenance, scope, storeUp, storeLastOK *prometheus.Desc
 }
 
 func (c *gateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.maintenance
+	ch <- c.scope
 	ch <- c.storeUp
 	ch <- c.storeLastOK
 }
@@ -90,6 +94,9 @@ func (c *gateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	s := (*fn)()
 	ch <- prometheus.MustNewConstMetric(c.maintenance, prometheus.GaugeValue, b2f(s.Maintenance))
+	for name, on := range s.Scopes {
+		ch <- prometheus.MustNewConstMetric(c.scope, prometheus.GaugeValue, b2f(s.Maintenance || on), name)
+	}
 	ch <- prometheus.MustNewConstMetric(c.storeUp, prometheus.GaugeValue, b2f(s.StoreUp))
 	if !s.StoreLastOK.IsZero() {
 		ch <- prometheus.MustNewConstMetric(c.storeLastOK, prometheus.GaugeValue, float64(s.StoreLastOK.UnixNano())/1e9)

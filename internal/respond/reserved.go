@@ -22,7 +22,7 @@ import (
 func newReserved(cfg *config.Config, st Status, files *assets, gatherer prometheus.Gatherer) (http.Handler, error) {
 	// The public status says whether, what and until when; who changed it and why stay behind the
 	// admin API.
-	statusJSON, err := json.Marshal(publicStatus{Maintenance: st.Maintenance, Message: st.Message, Until: st.Until, Start: st.Start})
+	statusJSON, err := json.Marshal(publicStatus{Maintenance: st.Maintenance, Message: st.Message, Until: st.Until, Start: st.Start, Scopes: st.Scopes})
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +77,8 @@ type publicStatus struct {
 	Message     string    `json:"message,omitempty"`
 	Until       time.Time `json:"until,omitzero"`
 	Start       time.Time `json:"start,omitzero"`
+	// Scopes shows each configured scope; maintenance above is the whole site's.
+	Scopes map[string]ScopeStatus `json:"scopes,omitempty"`
 }
 
 var (

@@ -28,6 +28,16 @@ type Status struct {
 	Reason      string    `json:"reason,omitempty"`
 	ChangedBy   string    `json:"changed_by,omitempty"`
 	ChangedAt   time.Time `json:"changed_at,omitzero"`
+	// Scopes are the configured scopes and whether each is in maintenance, for the status endpoint.
+	Scopes map[string]ScopeStatus `json:"scopes,omitempty"`
+}
+
+// ScopeStatus is one scope on the status endpoint.
+type ScopeStatus struct {
+	Maintenance bool      `json:"maintenance"`
+	Message     string    `json:"message,omitempty"`
+	Until       time.Time `json:"until,omitzero"`
+	Start       time.Time `json:"start,omitzero"`
 }
 
 // Options configure a Responder.
@@ -150,6 +160,12 @@ func New(o Options) (*Responder, error) {
 		b.message = o.Status.Message
 	}
 	for _, rule := range cfg.Rules {
+		if rule.Action == config.ActionPass {
+			// The gate sends these requests to the upstream; Maintenance answers them with the
+			// default response should a caller that does not pass ask for one.
+			r.byRule = append(r.byRule, nil)
+			continue
+		}
 		resp, err := b.rule(rule)
 		if err != nil {
 			return nil, fmt.Errorf("%s: rule %q: %w", rule.Source, rule.Name, err)
@@ -191,13 +207,25 @@ func (r *Responder) ServeReserved(w http.ResponseWriter, req *http.Request) {
 
 // Maintenance answers with the planned maintenance response, following the rules.
 func (r *Responder) Maintenance(w http.ResponseWriter, req *http.Request) {
-	resp := r.def
+	i := -1
 	if r.rules.Len() > 0 {
-		if i := r.rules.Match(req.Method, req.URL.Path, req.Host); i >= 0 {
-			resp = r.byRule[i]
-		}
+		i = r.rules.Match(req.Method, req.URL.Path, req.Host)
 	}
-	r.serve(w, req, resp)
+	r.serve(w, req, r.byIndex(i))
+}
+
+// MaintenanceRule answers as Maintenance does for a request whose first matching rule the caller
+// already knows: i indexes the configured rules, -1 for none. The gate matches once per request.
+func (r *Responder) MaintenanceRule(w http.ResponseWriter, req *http.Request, i int) {
+	r.serve(w, req, r.byIndex(i))
+}
+
+// byIndex is the response of rule i, or the default one for no rule and for pass rules.
+func (r *Responder) byIndex(i int) *response {
+	if i >= 0 && i < len(r.byRule) && r.byRule[i] != nil {
+		return r.byRule[i]
+	}
+	return r.def
 }
 
 // Unplanned answers with the maintenance response marked as unplanned: the gate's answer when the
@@ -290,12 +318,19 @@ func (r *Responder) ServeFast(dst []byte, q *server.FastRequest) (server.FastRes
 	if strings.HasPrefix(q.Path, r.prefix) || (q.Origin != "" && r.cors.enabled()) {
 		return server.FastResponse{}, false
 	}
-	resp := r.def
+	i := -1
 	if r.rules.Len() > 0 {
-		if i := r.rules.Match(q.Method, q.Path, q.Host); i >= 0 {
-			resp = r.byRule[i]
-		}
+		i = r.rules.Match(q.Method, q.Path, q.Host)
 	}
+	return r.ServeFastRule(dst, q, i)
+}
+
+// ServeFastRule is ServeFast for a request whose first matching rule the caller already knows.
+func (r *Responder) ServeFastRule(dst []byte, q *server.FastRequest, i int) (server.FastResponse, bool) {
+	if strings.HasPrefix(q.Path, r.prefix) || (q.Origin != "" && r.cors.enabled()) {
+		return server.FastResponse{}, false
+	}
+	resp := r.byIndex(i)
 	if resp.fixed == nil {
 		return server.FastResponse{}, false
 	}

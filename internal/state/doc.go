@@ -9,7 +9,26 @@
 // A Tracker sits between a Store and the request path: it keeps the last known
 // state in memory, so requests never wait on the store and an unreachable store
 // never takes the gate down; it repairs missed notifications with a periodic
-// read, reports the store's health and recovers by itself. Package statetest
+// read, reports the store's health and recovers by itself.
+//
+// The model, for the parts that build on it. A State holds the whole site's
+// switch in its top-level fields (On, Message, Until, Start, Reason,
+// ChangedBy, ChangedAt — the document the first version wrote, which still
+// reads) and one Scope switch per named scope in Scopes; Known is what the
+// gates published about their configuration (scope names, windows). Write
+// with Tracker.Update (or Store.Update), never with a read followed by Set:
+// Update is one step in every store (a lock in memory, an flock on the file's
+// directory, WATCH/MULTI/EXEC in Redis), so two people switching two scopes
+// at once both keep their change. State.WithScope(name, sc) is the change
+// "switch scope name ("" the whole site) to sc"; turning the whole site off
+// ends every scope too. CheckScope refuses a name the configuration does not
+// know, listing the known ones. Read with State.ViewAt(now, ViewOptions): a
+// View says which switches apply at that moment (scheduled starts and binding
+// ends worked out) and when that next changes without a write (View.Changes),
+// so a caller can cache it until then; View.InMaintenance(scope) is the
+// question a request asks. Tracker.OnChange hooks see every stored change,
+// including a change of Known alone; compare Global() and Scopes to tell a
+// switch from a publication. Package statetest
 // holds the conformance suite every Store must pass and a helper that runs a
 // real redis-server for tests.
 package state

@@ -139,8 +139,9 @@ func (t *Tracker) Update(ctx context.Context, fn func(State) (State, error)) (St
 // unless the state already holds exactly that, so that the CLI can check a scope and show the next
 // window with nothing but the store's URL.
 func (t *Tracker) Publish(ctx context.Context, k Known) error {
-	if cur := t.Current(); cur.Known.equal(&k) {
-		return nil
+	cur := t.Current()
+	if cur.Known.equal(&k) || (cur.Known == nil && len(k.Scopes) == 0 && len(k.Windows) == 0) {
+		return nil // nothing new; and a store that never saw scopes or windows is left as it was
 	}
 	_, err := t.Update(ctx, func(s State) (State, error) {
 		s.Known = &k
