@@ -2,8 +2,8 @@ package config
 
 import (
 	"net/netip"
-	"slices"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 )
