@@ -36,7 +36,7 @@ rules:
 `)
 	g := start(t, nil, "serve", "--config", cfg)
 	cli(t, nil, "on", "--state", store, "--message", "Read-only during the migration")
-	waitFor(t, 5*time.Second, func() bool {
+	waitFor(t, "POST answered 503 after on", func() bool {
 		resp, _ := get(t, g, "POST", "/orders", nil)
 		return resp.StatusCode == 503
 	})
@@ -63,7 +63,7 @@ rules:
 		}
 	}
 	cli(t, nil, "off", "--state", store)
-	waitFor(t, 5*time.Second, func() bool {
+	waitFor(t, "POST answered 200 after off", func() bool {
 		resp, _ := get(t, g, "POST", "/orders", nil)
 		return resp.StatusCode == 200
 	})
@@ -118,7 +118,7 @@ rules:
 	expect("all off", 200, 200, 200)
 
 	// Without --config: the gates published their scopes in Redis.
-	waitFor(t, 5*time.Second, func() bool {
+	waitFor(t, "the gates published their scopes", func() bool {
 		return strings.Contains(cli(t, nil, "status", "--state", store), "scope api:")
 	})
 	out, code := cliCode(t, nil, "on", "--state", store, "--scope", "payments")
@@ -148,18 +148,6 @@ rules:
 	expect("site on", 503, 503, 503)
 	cli(t, nil, "off", "--state", store)
 	expect("site off", 200, 200, 200)
-}
-
-// waitFor polls cond until it holds, failing the test after d.
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // cliCode runs the real binary once and returns its combined output and exit code.
