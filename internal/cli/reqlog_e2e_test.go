@@ -233,3 +233,39 @@ func TestBinarySummaryCountsEveryRequest(t *testing.T) {
 		t.Errorf("no summary line")
 	}
 }
+
+// TestBinarySummaryNamesClientsBehindTrustedProxies: with trusted_proxies set, the summary's client
+// networks are those of X-Forwarded-For, on the fast path and on net/http's alike.
+func TestBinarySummaryNamesClientsBehindTrustedProxies(t *testing.T) {
+	t.Parallel()
+	p := start(t, []string{"MAINTPAGE_TRUSTED_PROXIES=127.0.0.0/8"}, "serve")
+	conn, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for i, client := range []string{"203.0.113.7", "203.0.113.8", "198.51.100.1, 127.0.0.5", "203.0.113.9"} {
+		req := "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: " + client + "\r\n\r\n"
+		if i == 3 { // with a body: net/http answers
+			req = "POST / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: " + client + "\r\nContent-Length: 2\r\n\r\n{}"
+		}
+		io.WriteString(conn, req)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	stop(t, p)
+	var nets map[string]any
+	for _, v := range jsonLines(t, p.stdout.String()) {
+		if v["msg"] == "requests" {
+			nets = v["top_networks"].(map[string]any)
+		}
+	}
+	if want := map[string]any{"203.0.113.0/24": 3.0, "198.51.100.0/24": 1.0}; fmt.Sprint(nets) != fmt.Sprint(want) {
+		t.Errorf("top networks %v, want %v", nets, want)
+	}
+}

@@ -24,6 +24,8 @@ func TestGateSettings(t *testing.T) {
 		{"route service without hosts", map[string]string{"route_service": "true"}, []string{"route_service_hosts: required"}},
 		{"hosts without route service", map[string]string{"upstream": "http://app", "route_service_hosts": "a.example.com"}, []string{"only used with route_service"}},
 		{"bad route service host", map[string]string{"route_service": "true", "route_service_hosts": "*"}, []string{"host name", "required"}},
+		{"trusted proxies for the request log", map[string]string{"trusted_proxies": "10.0.0.0/8"}, nil},
+		{"trusted proxies for nothing", map[string]string{"trusted_proxies": "10.0.0.0/8", "log_requests": "all"}, []string{"trusted_proxies: only used in gate mode and by the request log's summary"}},
 		{"bypass without gate", map[string]string{"bypass_cidrs": "10.0.0.0/8", "bypass_paths": "/healthz"}, []string{"bypass_cidrs: only used in gate mode", "bypass_paths: only used in gate mode"}},
 		{"cookie domain without secret", map[string]string{"upstream": "http://app", "bypass_cookie_domain": "example.com"}, []string{"needs bypass_secret"}},
 		{"same secret twice", map[string]string{"upstream": "http://app", "bypass_secret": "0123456789abcdef", "admin_token": "0123456789abcdef"}, []string{"must differ from admin_token"}},

@@ -473,7 +473,6 @@ func validateGate(c *Config, ps *problems) {
 			set bool
 		}{
 			{"bypass_cidrs", len(c.BypassCIDRs) > 0},
-			{"trusted_proxies", len(c.TrustedProxies) > 0},
 			{"bypass_secret", c.BypassSecret != ""},
 			{"bypass_cookie_domain", c.BypassCookieDomain != ""},
 			{"bypass_paths", len(c.BypassPaths) > 0},
@@ -487,6 +486,10 @@ func validateGate(c *Config, ps *problems) {
 	}
 	if c.UpstreamInsecureSkipVerify && c.UpstreamCAFile != "" {
 		ps.add("", "upstream_insecure_skip_verify", "turns off the check that upstream_ca_file is for: keep upstream_ca_file and set this to false")
+	}
+	// The request log's summary reads X-Forwarded-For from trusted proxies too.
+	if !c.Gate() && len(c.TrustedProxies) > 0 && (c.LogFormat == "off" || c.LogRequests != "summary") {
+		ps.add("", "trusted_proxies", "only used in gate mode and by the request log's summary (log_requests: summary): set upstream, or remove it")
 	}
 	if c.BypassCookieDomain != "" && c.BypassSecret == "" {
 		ps.add("", "bypass_cookie_domain", "the bypass cookie needs bypass_secret: set one (at least 16 random characters) or remove the domain")

@@ -317,7 +317,7 @@ var options = []Option{
 		Help: "client networks that pass through while maintenance is on (10.0.0.0/8, 203.0.113.7)",
 		set:  func(c *Config, v string) error { return setPrefixes(&c.BypassCIDRs, v) }},
 	{Key: "trusted_proxies", Env: "MAINTPAGE_TRUSTED_PROXIES", Flag: "trusted-proxies", List: true,
-		Help: "networks of the proxies in front (router, load balancer); X-Forwarded-For is believed only from them",
+		Help: "networks of the proxies in front (router, load balancer); X-Forwarded-For is believed only from them, for the bypass and the request log summary's client networks",
 		set:  func(c *Config, v string) error { return setPrefixes(&c.TrustedProxies, v) }},
 	{Key: "bypass_secret", Env: "MAINTPAGE_BYPASS_SECRET", Flag: "bypass-secret", Secret: true,
 		Help: "enables the secret link <reserved_prefix>bypass?secret=… (sets a signed cookie) and the X-Maintpage-Bypass header",

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -289,7 +290,9 @@ func openLogged(t testing.TB, on bool, mode reqlog.Mode) string {
 	if !on {
 		return openServer(t, twoPaths{}, nil).Addr().String()
 	}
-	rl, err := reqlog.New(reqlog.Options{Out: io.Discard, Mode: mode, SampleEvery: 7})
+	// Loopback trusted: the X-Forwarded-For of TestFastPathAllocatesNothingPerRequest is read.
+	rl, err := reqlog.New(reqlog.Options{Out: io.Discard, Mode: mode, SampleEvery: 7,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +336,7 @@ func BenchmarkFastPathRoundTrip(b *testing.B) {
 func TestFastPathAllocatesNothingPerRequest(t *testing.T) {
 	for _, m := range logModes {
 		c := dial(t, openLogged(t, m.on, m.mode))
-		req := []byte("GET /x HTTP/1.1\r\nHost: h\r\nAccept: text/html\r\nAccept-Language: de\r\n\r\n")
+		req := []byte("GET /x HTTP/1.1\r\nHost: h\r\nAccept: text/html\r\nAccept-Language: de\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n")
 		c.c.Write(req)
 		resp, _ := c.read("GET")
 		if resp.Header.Get("Served-By") != "fast" {

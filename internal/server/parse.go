@@ -151,8 +151,11 @@ func (p *headParser) header(line []byte) bool {
 			return false
 		}
 	case 15:
-		if equalFold(name, "accept-language") {
+		switch {
+		case equalFold(name, "accept-language"):
 			dst = &r.AcceptLanguage
+		case equalFold(name, "x-forwarded-for"):
+			dst = &r.XForwardedFor
 		}
 	case 17:
 		if equalFold(name, "transfer-encoding") {
@@ -184,8 +187,10 @@ func bit(dst *string, r *FastRequest) uint8 {
 		return 4
 	case &r.Cookie:
 		return 8
+	case &r.Origin:
+		return 16
 	}
-	return 16 // Origin
+	return 32 // X-Forwarded-For
 }
 
 var (

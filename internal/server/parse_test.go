@@ -22,8 +22,8 @@ func TestParseRequest(t *testing.T) {
 	}{
 		{name: "curl", head: "GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n",
 			wantOK: true, wantKeep: true, want: FastRequest{Method: "GET", Path: "/a/b", RawQuery: "x=1", Host: "example.com", Accept: "*/*"}},
-		{name: "browser headers any case", head: "POST / HTTP/1.1\r\nhOsT: a.example:8080\r\nACCEPT: text/html\r\naccept-language: de\r\nCookie: a=b\r\nOrigin: https://x.example\r\nContent-Length: 0\r\n\r\n",
-			wantOK: true, wantKeep: true, want: FastRequest{Method: "POST", Path: "/", Host: "a.example:8080", Accept: "text/html", AcceptLanguage: "de", Cookie: "a=b", Origin: "https://x.example"}},
+		{name: "browser headers any case", head: "POST / HTTP/1.1\r\nhOsT: a.example:8080\r\nACCEPT: text/html\r\naccept-language: de\r\nCookie: a=b\r\nOrigin: https://x.example\r\nX-Forwarded-For: 203.0.113.7, 10.0.0.2\r\nContent-Length: 0\r\n\r\n",
+			wantOK: true, wantKeep: true, want: FastRequest{Method: "POST", Path: "/", Host: "a.example:8080", Accept: "text/html", AcceptLanguage: "de", Cookie: "a=b", Origin: "https://x.example", XForwardedFor: "203.0.113.7, 10.0.0.2"}},
 		{name: "connection close", head: "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
 			wantOK: true, wantKeep: false, want: FastRequest{Method: "GET", Path: "/", Host: "h"}},
 		{name: "value whitespace trimmed", head: "GET / HTTP/1.1\r\nHost: h\r\nAccept: \t text/plain \t\r\n\r\n",
@@ -122,9 +122,9 @@ func FuzzParseRequest(f *testing.F) {
 		if req.ProtoMajor != 1 || req.ProtoMinor != 1 || req.ContentLength != 0 || len(req.TransferEncoding) != 0 {
 			t.Fatalf("the fast path takes %q: net/http reads %s, Content-Length %d, Transfer-Encoding %q", head, req.Proto, req.ContentLength, req.TransferEncoding)
 		}
-		got := [...]string{r.Method, r.Path, r.RawQuery, r.Host, r.Accept, r.AcceptLanguage, r.Cookie, r.Origin}
+		got := [...]string{r.Method, r.Path, r.RawQuery, r.Host, r.Accept, r.AcceptLanguage, r.Cookie, r.Origin, r.XForwardedFor}
 		want := [...]string{req.Method, req.URL.Path, req.URL.RawQuery, req.Host, req.Header.Get("Accept"),
-			req.Header.Get("Accept-Language"), req.Header.Get("Cookie"), req.Header.Get("Origin")}
+			req.Header.Get("Accept-Language"), req.Header.Get("Cookie"), req.Header.Get("Origin"), req.Header.Get("X-Forwarded-For")}
 		if got != want {
 			t.Fatalf("%q: the fast path reads %q, net/http %q", head, got, want)
 		}
