@@ -217,7 +217,10 @@ func (f *Fake) newDest(r *route, d Dest) *Dest {
 	return &n
 }
 
-// withDefaults fills in what CC fills in when a destination leaves it out.
+// withDefaults fills in what CC fills in when a destination leaves it out: process web
+// (app/messages/route_update_destinations_message.rb), port 8080 for a buildpack app and the
+// protocol of the route's kind (app/actions/update_route_destinations.rb: update_port,
+// update_protocol, RouteMappingModel::DEFAULT_PROTOCOL_MAPPING).
 func withDefaults(r *route, d Dest) Dest {
 	n := d
 	if n.Process == "" {
@@ -482,6 +485,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// rubyToI is Ruby's String#to_i: the leading digits (after an optional sign), 0 when there are none.
+func rubyToI(v string) int {
+	v = strings.TrimSpace(v)
+	end := 0
+	if end < len(v) && (v[0] == '-' || v[0] == '+') {
+		end++
+	}
+	for end < len(v) && v[end] >= '0' && v[end] <= '9' {
+		end++
+	}
+	n, _ := strconv.Atoi(v[:end])
+	return n
+}
+
+// authed checks the token as CC's security context does: no bearer token is NotAuthenticated
+// (errors/v2.yml 10002), a token it does not accept is InvalidAuthToken (1000), both 401.
 func (f *Fake) authed(h func(http.ResponseWriter, *http.Request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -589,21 +608,29 @@ func filter(q url.Values, name string) []string {
 	return strings.Split(q.Get(name), ",")
 }
 
+// paginate answers one page of a list as CC's PaginatedListPresenter does. page and per_page follow
+// ListMessage::PaginationPageValidator (app/messages/list_message.rb): Ruby's to_i reads the
+// leading digits, a page must be positive, and per_page between 1 and 5000.
 func (f *Fake) paginate(w http.ResponseWriter, r *http.Request, n int, render func(i int) any, included any) {
 	q := r.URL.Query()
 	page, perPage := 1, f.perPage
-	var err error
-	if v := q.Get("page"); v != "" {
-		if page, err = strconv.Atoi(v); err != nil || page < 1 {
-			ccError(w, http.StatusBadRequest, 10005, "CF-BadQueryParameter", "The query parameter is invalid: Page must be greater than 0")
-			return
+	var errs []string
+	if q.Has("page") {
+		if page = rubyToI(q.Get("page")); page < 1 {
+			errs = append(errs, "Page must be a positive integer")
 		}
 	}
-	if v := q.Get("per_page"); v != "" {
-		if perPage, err = strconv.Atoi(v); err != nil || perPage < 1 || perPage > 5000 {
-			ccError(w, http.StatusBadRequest, 10005, "CF-BadQueryParameter", "The query parameter is invalid: Per page must be between 1 and 5000")
-			return
+	if q.Has("per_page") {
+		switch perPage = rubyToI(q.Get("per_page")); {
+		case perPage < 1:
+			errs = append(errs, "Per page must be a positive integer")
+		case perPage > 5000:
+			errs = append(errs, "Per page must be between 1 and 5000")
 		}
+	}
+	if len(errs) > 0 {
+		fail(w, badQuery(errs...))
+		return
 	}
 	pages := max(1, (n+perPage-1)/perPage)
 	href := func(p int) map[string]any {
