@@ -263,9 +263,19 @@ func (c *Client) createInstance(ctx context.Context, t Target, name, rsURL strin
 
 func ptr(s string) *string { return &s }
 
+// gone treats a 404 to a DELETE as done: a retried DELETE whose first answer was lost, or someone
+// else's delete, leaves the state that was asked for.
+func gone(err error) error {
+	var ce *CCError
+	if errors.As(err, &ce) && ce.Status == http.StatusNotFound {
+		return nil
+	}
+	return err
+}
+
 func (c *Client) deleteInstance(ctx context.Context, name, guid string) error {
 	return c.call(ctx, "deleting service instance "+name, func() error {
-		return c.cc.do(ctx, http.MethodDelete, "/v3/service_instances/"+guid, nil, nil, nil)
+		return gone(c.cc.do(ctx, http.MethodDelete, "/v3/service_instances/"+guid, nil, nil, nil))
 	})
 }
 
@@ -286,7 +296,7 @@ func (c *Client) unbindRoute(ctx context.Context, url, routeGUID, instance strin
 			continue
 		}
 		return c.call(ctx, "unbinding route "+url+" from the route service", func() error {
-			return c.cc.do(ctx, http.MethodDelete, "/v3/service_route_bindings/"+b.GUID, nil, nil, nil)
+			return gone(c.cc.do(ctx, http.MethodDelete, "/v3/service_route_bindings/"+b.GUID, nil, nil, nil))
 		})
 	}
 	return nil // already unbound: what counts is the state

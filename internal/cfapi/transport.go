@@ -32,7 +32,7 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	return p
 }
 
-// retryTransport sits under go-cfclient's OAuth layer, so a retried request keeps its token. It tries
+// retryTransport sits under authTransport, so a retried request keeps its token. It tries
 // again on 429 whatever the method, because CC did not act on a rate-limited request; on 5xx and
 // network errors only for methods whose repetition lands in the same state. PATCH counts as such
 // here because the only PATCHes sent (metadata, replace destinations) set absolute values; POST
