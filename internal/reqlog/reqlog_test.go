@@ -488,3 +488,18 @@ func TestStalledOutputHoldsLinesBack(t *testing.T) {
 		t.Errorf("%d lines arrived, want 1000", got)
 	}
 }
+
+func TestTopTableCutsLongKeys(t *testing.T) {
+	t.Parallel()
+	var tt topTable
+	exact, long := "/"+strings.Repeat("e", topKey-1), "/"+strings.Repeat("l", 100)
+	tt.add(exact)
+	tt.add(long)
+	tt.add(long[:topKey]) // the same first bytes as the long one, but whole
+	m := map[string]uint64{}
+	tt.drain(m)
+	want := map[string]uint64{exact: 1, long[:topKey] + "…": 1, long[:topKey]: 1}
+	if fmt.Sprint(m) != fmt.Sprint(want) {
+		t.Errorf("drained %v, want %v", m, want)
+	}
+}

@@ -203,12 +203,7 @@ func (s *summary) take() totals {
 			t.formats = append(t.formats, slog.Uint64(formatNames[f], n))
 		}
 	}
-	t.paths = top(paths, func(k string) string {
-		if len(k) == topKey {
-			return k + "…"
-		}
-		return k
-	})
+	t.paths = top(paths, func(k string) string { return k })
 	t.networks = top(networks, networkString)
 	return t
 }
@@ -253,11 +248,13 @@ const (
 type topSlot struct {
 	n    uint64
 	klen uint8
+	cut  bool // the key was longer than topKey
 	key  [topKey]byte
 }
 
 func add[K string | []byte](t *topTable, k K) {
-	if len(k) > topKey {
+	cut := len(k) > topKey
+	if cut {
 		k = k[:topKey]
 	}
 	h := hash(k)
@@ -266,11 +263,11 @@ func add[K string | []byte](t *topTable, k K) {
 		i := int((h + p) % topSlots)
 		s := &t.slots[i]
 		if s.n == 0 {
-			s.klen = uint8(copy(s.key[:], k))
+			s.klen, s.cut = uint8(copy(s.key[:], k)), cut
 			s.n = 1
 			return
 		}
-		if int(s.klen) == len(k) && string(s.key[:s.klen]) == string(k) {
+		if int(s.klen) == len(k) && s.cut == cut && string(s.key[:s.klen]) == string(k) {
 			s.n++
 			return
 		}
@@ -279,7 +276,7 @@ func add[K string | []byte](t *topTable, k K) {
 		}
 	}
 	s := &t.slots[least]
-	s.klen = uint8(copy(s.key[:], k))
+	s.klen, s.cut = uint8(copy(s.key[:], k)), cut
 	s.n++
 }
 
@@ -289,7 +286,11 @@ func (t *topTable) drain(into map[string]uint64) {
 	for i := range t.slots {
 		s := &t.slots[i]
 		if s.n > 0 {
-			into[string(s.key[:s.klen])] += s.n
+			k := string(s.key[:s.klen])
+			if s.cut {
+				k += "…"
+			}
+			into[k] += s.n
 			s.n = 0
 		}
 	}
