@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,12 +93,18 @@ func (s *tokenSource) renewLocked(ctx context.Context) (*oauth2.Token, error) {
 // authTransport puts the token on every Cloud Controller request. A 401 means CC did nothing: the
 // token is renewed once and the request sent again (a token that looks fresh can still be refused,
 // after a revocation or with skewed clocks).
+// The token goes to the Cloud Controller's own scheme and host only: a redirect or a link naming
+// another place gets the request without it.
 type authTransport struct {
 	base http.RoundTripper
 	src  *tokenSource
+	api  *url.URL
 }
 
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != t.api.Scheme || !strings.EqualFold(req.URL.Host, t.api.Host) {
+		return t.base.RoundTrip(req)
+	}
 	ctx := req.Context()
 	tok, err := t.src.token(ctx)
 	if err != nil {

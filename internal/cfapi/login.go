@@ -169,7 +169,11 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 			c.by = who
 		}
 	}
-	c.cc = &cc{api: apiURL, hc: &http.Client{Transport: &authTransport{base: retry, src: src}, Timeout: timeout}}
+	c.cc = &cc{api: apiURL, hc: &http.Client{
+		Transport: &authTransport{base: retry, src: src, api: apiURL}, Timeout: timeout,
+		// The V3 calls made here are not redirected; an answer that redirects is reported as it is.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
 	return c, nil
 }
 
