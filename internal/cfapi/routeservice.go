@@ -26,6 +26,9 @@ type RouteServiceRequest struct {
 	Routes     []string // empty: every HTTP route of the app
 }
 
+// RouteRef names a route.
+type RouteRef struct{ GUID, URL string }
+
 // RouteServicePlan is what `cf route-service on|off` will do, shown before it is done.
 type RouteServicePlan struct {
 	Enable   bool
@@ -33,10 +36,10 @@ type RouteServicePlan struct {
 	App      AppRef
 	Name     string
 	URL      string
-	Instance string // the instance's GUID; empty when on must create it
-	Changes  []Left // routes to bind (on) or unbind (off); Reason says how
-	Done     []Left // already as asked
-	Skipped  []Left // left alone
+	Instance string     // the instance's GUID; empty when on must create it
+	Changes  []RouteRef // routes to bind (on) or unbind (off)
+	Done     []Left     // already as asked
+	Skipped  []Left     // left alone
 	// DeleteInstance: off deletes the instance, since no route will be bound to it any more.
 	DeleteInstance bool
 	// Others counts the routes of other apps that stay bound to the instance.
@@ -209,9 +212,9 @@ func (c *Client) PlanRouteService(ctx context.Context, req RouteServiceRequest, 
 			}
 			refused = append(refused, fmt.Sprintf("%s (bound to %s)", r.URL, name))
 		case enable:
-			p.Changes = append(p.Changes, Left{r.GUID + " " + r.URL, "bind to " + req.Name})
+			p.Changes = append(p.Changes, RouteRef{r.GUID, r.URL})
 		case ours:
-			p.Changes = append(p.Changes, Left{r.GUID + " " + r.URL, "unbind from " + req.Name})
+			p.Changes = append(p.Changes, RouteRef{r.GUID, r.URL})
 		default:
 			p.Done = append(p.Done, Left{r.URL, "not bound to " + req.Name})
 		}
@@ -228,22 +231,6 @@ func (c *Client) PlanRouteService(ctx context.Context, req RouteServiceRequest, 
 		p.DeleteInstance = p.Others == 0
 	}
 	return p, nil
-}
-
-// changeRoute splits what PlanRouteService put in Left.URL: the route's GUID, then its URL.
-func changeRoute(l Left) (guid, url string) {
-	guid, url, _ = strings.Cut(l.URL, " ")
-	return guid, url
-}
-
-// RouteURLs lists the routes a plan changes, for people.
-func (p *RouteServicePlan) RouteURLs() []string {
-	var out []string
-	for _, ch := range p.Changes {
-		_, u := changeRoute(ch)
-		out = append(out, u)
-	}
-	return out
 }
 
 func (c *Client) createInstance(ctx context.Context, t Target, name, rsURL string) (string, error) {
@@ -325,7 +312,7 @@ func (c *Client) ApplyRouteService(ctx context.Context, p *RouteServicePlan, pro
 		p.Instance, created = guid, true
 	}
 	for i, ch := range p.Changes {
-		guid, u := changeRoute(ch)
+		guid, u := ch.GUID, ch.URL
 		var err error
 		if p.Enable {
 			err = c.bindRoute(ctx, u, guid, p.Instance)
@@ -359,7 +346,7 @@ func (c *Client) undoRouteService(ctx context.Context, p *RouteServicePlan, i in
 		undo = p.Changes[:i+1]
 	}
 	for j := len(undo) - 1; j >= 0; j-- {
-		guid, u := changeRoute(undo[j])
+		guid, u := undo[j].GUID, undo[j].URL
 		var err error
 		if p.Enable {
 			err = c.unbindRoute(rbctx, u, guid, p.Instance)

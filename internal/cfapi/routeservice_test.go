@@ -72,7 +72,7 @@ func TestCFRouteServiceOnOff(t *testing.T) {
 	if len(p.Skipped) != 2 {
 		t.Errorf("skipped: got %v, want the internal and the TCP route", p.Skipped)
 	}
-	if _, u := w.f.RouteService(p.Changes[0].URL[:strings.Index(p.Changes[0].URL, " ")]); u != gateURL {
+	if _, u := w.f.RouteService(p.Changes[0].GUID); u != gateURL {
 		t.Errorf("route service URL: got %q, want %q", u, gateURL)
 	}
 	again := rsOn(t, c, req)

@@ -92,12 +92,12 @@ func runRouteService(ctx context.Context, e *env, in terminal, f *cfFlags, rf *r
 	} else {
 		fmt.Fprintf(out, "Take route service %s off %s's routes in %s (%s, as %s)\n", p.Name, app, p.Target, c.API(), c.By())
 	}
-	for _, u := range p.RouteURLs() {
-		verb := "bind"
-		if !enable {
-			verb = "unbind"
-		}
-		fmt.Fprintf(out, "  %s: %s\n", u, verb)
+	verb := "bind to " + p.Name
+	if !enable {
+		verb = "unbind from " + p.Name
+	}
+	for _, ch := range p.Changes {
+		fmt.Fprintf(out, "  %s: %s\n", ch.URL, verb)
 	}
 	for _, d := range p.Done {
 		fmt.Fprintf(out, "  %s: %s\n", d.URL, d.Reason)
