@@ -39,7 +39,7 @@ type toggleFlags struct {
 
 func newToggleCmds(e *env) []*cobra.Command {
 	common := func(c *cobra.Command, f *toggleFlags) {
-		c.Flags().StringVar(&f.state, "state", "", "the store the gates read: file:PATH or redis://host:port/db (env MAINTPAGE_STATE)")
+		c.Flags().StringVar(&f.state, "state", "", "the store the gates read: file:PATH, redis://host:port/db or redis+sentinel://host:port[,host:port…]/MASTER[/DB] (env MAINTPAGE_STATE)")
 		c.Flags().StringVar(&f.admin, "admin", "", "a gate's URL, such as https://gate.example.com; token from MAINTPAGE_ADMIN_TOKEN")
 		c.Flags().BoolVar(&f.json, "json", false, "print the state as JSON")
 		c.Flags().StringVar(&f.config, "config", "", "the gates' configuration file, for its scopes and windows with --state (default: what the gates published in the store)")
@@ -221,7 +221,7 @@ func openBackend(e *env, f *toggleFlags) (backend, error) {
 		}
 		return adminBackend{c}, nil
 	case stateURL == "":
-		return nil, usageErr(errors.New("say where the state is: --state redis://host:port/db or file:PATH (the store the gates read), or --admin https://gate.example.com"))
+		return nil, usageErr(errors.New("say where the state is: --state redis://host:port/db, redis+sentinel://host:port/MASTER or file:PATH (the store the gates read), or --admin https://gate.example.com"))
 	case strings.EqualFold(stateURL, "memory"):
 		return nil, usageErr(errors.New(`--state memory lives inside one serve process and cannot be reached from here: use the store the gates share (redis://… or file:PATH), or --admin with a gate's URL`))
 	}

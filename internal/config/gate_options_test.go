@@ -17,7 +17,7 @@ func TestGateSettings(t *testing.T) {
 		{"upstream not absolute", map[string]string{"upstream": "127.0.0.1:3000"}, []string{"absolute http or https URL"}},
 		{"upstream with a password", map[string]string{"upstream": "http://u:p@app"}, []string{"user or password"}},
 		{"upstream with a query", map[string]string{"upstream": "http://app/?x=1"}, []string{"query"}},
-		{"bad state", map[string]string{"state": "postgres://x"}, []string{"memory, file:PATH or redis://"}},
+		{"bad state", map[string]string{"state": "postgres://x"}, []string{"memory, file:PATH, redis://"}},
 		{"bad cidr", map[string]string{"upstream": "http://app", "bypass_cidrs": "10.0.0.0/33"}, []string{"write a network"}},
 		{"short admin token", map[string]string{"admin_token": "short"}, []string{"at least 16"}},
 		{"bad fallback status", map[string]string{"fallback_statuses": "200"}, []string{"400 to 599"}},

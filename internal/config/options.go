@@ -229,7 +229,7 @@ var options = []Option{
 			return nil
 		}},
 	{Key: "state", Env: "MAINTPAGE_STATE", Flag: "state", Default: "memory", Redact: redactURL,
-		Help: "where the maintenance state lives: memory (this process only), file:PATH or redis://host:port/db (shared by every instance)",
+		Help: "where the maintenance state lives: memory (this process only), file:PATH, redis://host:port/db or redis+sentinel://host:port[,host:port…]/MASTER[/DB] (shared by every instance)",
 		set: func(c *Config, v string) error {
 			v = strings.TrimSpace(v)
 			scheme, rest, _ := strings.Cut(v, ":")
@@ -246,8 +246,12 @@ var options = []Option{
 				if !strings.HasPrefix(rest, "//") || len(rest) == 2 {
 					return fmt.Errorf("write redis://host:port/db, such as redis://127.0.0.1:6379/0")
 				}
+			case "redis+sentinel", "rediss+sentinel":
+				if !strings.HasPrefix(rest, "//") || len(rest) == 2 {
+					return fmt.Errorf("write redis+sentinel://host:port[,host:port…]/MASTER[/DB], such as redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster")
+				}
 			default:
-				return fmt.Errorf("use memory, file:PATH or redis://host:port/db")
+				return fmt.Errorf("use memory, file:PATH, redis://host:port/db or redis+sentinel://host:port[,host:port…]/MASTER[/DB]")
 			}
 			c.State = v
 			return nil

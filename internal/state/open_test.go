@@ -27,6 +27,16 @@ func TestOpen(t *testing.T) {
 		"redis own timeout":      {url: "redis://127.0.0.1:6379/0?dial_timeout=1s&key=k"},
 		"rediss":                 {url: "rediss://redis.example.com:6380/0"},
 		"upper-case scheme":      {url: "REDIS://127.0.0.1:6379/0"},
+		"sentinel":               {url: "redis+sentinel://127.0.0.1:26379/mymaster"},
+		"sentinels, db, key":     {url: "redis+sentinel://u:secret@10.0.0.1:26379,10.0.0.2:26379,[::1]:26380/mymaster/2?key=k&dial_timeout=1s"},
+		"sentinel auth":          {url: "redis+sentinel://h:26379/m?sentinel_password=secret"},
+		"sentinel TLS":           {url: "rediss+sentinel://redis.example.com:26379/m/0"},
+		"sentinel no master":     {url: "redis+sentinel://h:26379/", wantErr: "/MASTER or /MASTER/DB"},
+		"sentinel deep path":     {url: "redis+sentinel://h:26379/m/0/1", wantErr: "/MASTER or /MASTER/DB"},
+		"sentinel no port":       {url: "redis+sentinel://h1:26379,h2/m", wantErr: `sentinel address "h2" is not host:port`},
+		"sentinel bad db":        {url: "redis+sentinel://u:secret@h:26379/m/zero", wantErr: "invalid database number"},
+		"sentinel unknown opt":   {url: "redis+sentinel://u:secret@h:26379/m?color=blue", wantErr: "unexpected option: color"},
+		"sentinel empty key":     {url: "redis+sentinel://h:26379/m?key=&sentinel_password=secret", wantErr: "key must be given once"},
 		"empty":                  {url: "", wantErr: "empty"},
 		"unknown kind":           {url: "etcd://127.0.0.1:2379", wantErr: `unknown kind "etcd"`},
 		"bare word":              {url: "redis", wantErr: "invalid state store"},
@@ -72,7 +82,7 @@ func TestOpen(t *testing.T) {
 			if !strings.Contains(msg, tc.wantErr) {
 				t.Errorf("Open(%q): got error %q, want it to contain %q", tc.url, msg, tc.wantErr)
 			}
-			if !strings.Contains(msg, `"memory", "file:PATH" or "redis://host:port/db"`) {
+			if !strings.Contains(msg, `"memory", "file:PATH", "redis://host:port/db"`) || !strings.Contains(msg, "redis+sentinel://") {
 				t.Errorf("Open(%q): got error %q, want it to list the accepted forms", tc.url, msg)
 			}
 			if strings.Contains(msg, "secret") || strings.Contains(msg, "cret") {
@@ -116,6 +126,7 @@ func TestRedactURL(t *testing.T) {
 		"raw @ unparsable": {in: "redis://u:a@b@h:port/0", want: "redis://xxxxx@h:port/0"},
 		"file kept as is":  {in: "file:my state%.json", want: "file:my state%.json"},
 		"memory":           {in: "memory", want: "memory"},
+		"sentinel":         {in: "redis+sentinel://u:secret@h1:1,h2:2/m?sentinel_password=secret2&key=k", want: "redis+sentinel://u:xxxxx@h1:1,h2:2/m?sentinel_password=xxxxx&key=k"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -41,51 +43,143 @@ type redisStore struct {
 func openRedis(rawURL string, log *slog.Logger) (*redisStore, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the URL, password included
-		}
-		return nil, badURL(rawURL, err.Error())
+		return nil, badURL(rawURL, urlError(err))
 	}
 	q := u.Query()
-	key := DefaultRedisKey
-	if vs, ok := q["key"]; ok {
-		if len(vs) != 1 || vs[0] == "" {
-			return nil, badURL(rawURL, "key must be given once and not be empty")
-		}
-		key = vs[0]
-		q.Del("key") // go-redis rejects parameters it does not know
+	key, err := takeKey(q)
+	if err != nil {
+		return nil, badURL(rawURL, err.Error())
 	}
 	u.RawQuery = q.Encode()
 	opt, err := redis.ParseURL(u.String())
 	if err != nil {
 		return nil, badURL(rawURL, err.Error())
 	}
+	tune(q, tuning{&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.MaxRetries, &opt.DialerRetries, &opt.PoolSize, &opt.ContextTimeoutEnabled})
+	return &redisStore{client: redis.NewClient(opt), key: key, log: log, closing: closing{done: make(chan struct{})}}, nil
+}
+
+// openSentinel opens a store on the primary that Redis Sentinel names, and follows it through
+// failovers: redis+sentinel://[user:pass@]host:port[,host:port…]/MASTER[/DB][?key=NAME], or
+// rediss+sentinel:// for TLS to the sentinels and the servers. The user and password are the Redis
+// servers'; sentinels that require a password of their own take sentinel_username and
+// sentinel_password parameters. go-redis's failover client asks the sentinels for the primary,
+// and drops its connections when they announce a new one (+switch-master).
+func openSentinel(rawURL string, log *slog.Logger) (*redisStore, error) {
+	scheme, rest, _ := strings.Cut(rawURL, "://")
+	rest, rawQuery, _ := strings.Cut(rest, "?")
+	authority, path, _ := strings.Cut(rest, "/")
+	var user *url.Userinfo
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		// Parsed as a URL's, so that percent-escapes in a password mean what they do in redis://.
+		u, err := url.Parse("redis://" + authority[:i+1] + "h")
+		if err != nil {
+			return nil, badURL(rawURL, urlError(err))
+		}
+		user, authority = u.User, authority[i+1:]
+	}
+	var sentinels []string
+	for _, h := range strings.Split(authority, ",") {
+		if _, port, err := net.SplitHostPort(h); err != nil || port == "" {
+			return nil, badURL(rawURL, fmt.Sprintf("sentinel address %q is not host:port (Sentinel's port is usually 26379)", h))
+		}
+		sentinels = append(sentinels, h)
+	}
+	parts := strings.Split(path, "/")
+	if parts[0] == "" || len(parts) > 2 {
+		return nil, badURL(rawURL, "the path must be /MASTER or /MASTER/DB, MASTER being the name the sentinels monitor")
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, badURL(rawURL, err.Error())
+	}
+	key, err := takeKey(q)
+	if err != nil {
+		return nil, badURL(rawURL, err.Error())
+	}
+	// Rewritten into the URL go-redis's ParseFailoverURL reads (its first host and userinfo are a
+	// sentinel's, the others go in addr parameters), so that its option parsing and checks apply.
+	fu := url.URL{Scheme: strings.TrimSuffix(strings.ToLower(scheme), "+sentinel"), Host: sentinels[0]}
+	if len(parts) == 2 {
+		fu.Path = "/" + parts[1]
+	}
+	if su, sp := q.Get("sentinel_username"), q.Get("sentinel_password"); su != "" || sp != "" {
+		fu.User = url.UserPassword(su, sp)
+	}
+	q.Del("sentinel_username")
+	q.Del("sentinel_password")
+	q.Set("master_name", parts[0])
+	for _, h := range sentinels[1:] {
+		q.Add("addr", h)
+	}
+	fu.RawQuery = q.Encode()
+	opt, err := redis.ParseFailoverURL(fu.String())
+	if err != nil {
+		return nil, badURL(rawURL, err.Error())
+	}
+	if user != nil {
+		opt.Username = user.Username()
+		opt.Password, _ = user.Password()
+	}
+	tune(q, tuning{&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.MaxRetries, &opt.DialerRetries, &opt.PoolSize, &opt.ContextTimeoutEnabled})
+	return &redisStore{client: redis.NewFailoverClient(opt), key: key, log: log, closing: closing{done: make(chan struct{})}}, nil
+}
+
+// urlError is err without the URL that url.Error repeats, password included.
+func urlError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return err.Error()
+}
+
+// takeKey removes the key parameter from q (go-redis rejects parameters it does not know).
+func takeKey(q url.Values) (string, error) {
+	vs, ok := q["key"]
+	if !ok {
+		return DefaultRedisKey, nil
+	}
+	if len(vs) != 1 || vs[0] == "" {
+		return "", errors.New("key must be given once and not be empty")
+	}
+	q.Del("key")
+	return vs[0], nil
+}
+
+// tuning points at the client options that tune sets, in a plain or a failover client's options.
+type tuning struct {
+	dial, read, write               *time.Duration
+	maxRetries, dialerRetries, pool *int
+	contextTimeout                  *bool
+}
+
+// tune sets the store's defaults where the URL's parameters q do not.
+func tune(q url.Values, t tuning) {
 	if !q.Has("dial_timeout") {
-		opt.DialTimeout = redisDialTimeout
+		*t.dial = redisDialTimeout
 	}
 	if !q.Has("read_timeout") {
-		opt.ReadTimeout = redisReadTimeout
+		*t.read = redisReadTimeout
 	}
 	if !q.Has("write_timeout") {
-		opt.WriteTimeout = redisWriteTimeout
+		*t.write = redisWriteTimeout
 	}
 	// The tracker retries on its own schedule and serves the last known
 	// state meanwhile; retries inside one call would only make a read during
 	// an outage take seconds instead of failing at once.
 	if !q.Has("max_retries") {
-		opt.MaxRetries = -1
+		*t.maxRetries = -1
 	}
-	opt.DialerRetries = 1
+	*t.dialerRetries = 1
 	// A state store sees a read every few seconds and a rare write; a small
 	// pool also makes go-redis switch sooner to failing fast while Redis is
 	// unreachable.
 	if !q.Has("pool_size") {
-		opt.PoolSize = 4
+		*t.pool = 4
 	}
 	// Let the tracker's per-call deadlines cut a hanging call short.
-	opt.ContextTimeoutEnabled = true
-	return &redisStore{client: redis.NewClient(opt), key: key, log: log, closing: closing{done: make(chan struct{})}}, nil
+	*t.contextTimeout = true
 }
 
 func (r *redisStore) Load(ctx context.Context) (State, error) {
@@ -232,6 +326,11 @@ func (r *redisStore) Watch(ctx context.Context, fn func(State)) error {
 			return ErrClosed
 		case m, ok := <-ch:
 			if !ok {
+				// Close closes the client, which closes ch, after marking the store closed and
+				// closing done; select may see ch first.
+				if r.isClosed() {
+					return ErrClosed
+				}
 				return errors.New("redis subscription closed")
 			}
 			switch m := m.(type) {

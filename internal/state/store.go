@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 )
@@ -69,7 +70,7 @@ func (c *closing) close() error {
 // URL has no key parameter.
 const DefaultRedisKey = "maintpage:state"
 
-const acceptedForms = `use "memory", "file:PATH" or "redis://host:port/db" (optionally "?key=NAME"; "rediss://" for TLS)`
+const acceptedForms = `use "memory", "file:PATH", "redis://host:port/db" (optionally "?key=NAME"; "rediss://" for TLS) or "redis+sentinel://host:port[,host:port…]/MASTER[/DB]"`
 
 // Open returns the store the URL names. log receives what the store notices
 // on its own, such as an unreadable notification; nil discards it.
@@ -94,6 +95,12 @@ func Open(rawURL string, log *slog.Logger) (Store, error) {
 		r, err := openRedis(rawURL, log)
 		if err != nil {
 			return nil, err // not r: a nil *redisStore is a non-nil Store
+		}
+		return r, nil
+	case "redis+sentinel", "rediss+sentinel":
+		r, err := openSentinel(rawURL, log)
+		if err != nil {
+			return nil, err
 		}
 		return r, nil
 	case "":
@@ -134,6 +141,7 @@ func badURL(rawURL, why string) error {
 // shown in an error. It works on text that does not parse as a URL too, since
 // that is exactly the text that ends up in error messages.
 func RedactURL(rawURL string) string {
+	rawURL = sentinelPassword.ReplaceAllString(rawURL, "${1}sentinel_password=xxxxx")
 	if u, err := url.Parse(rawURL); err == nil {
 		if u.User == nil {
 			return rawURL // unchanged, so a path reads as the user wrote it
@@ -150,3 +158,6 @@ func RedactURL(rawURL string) string {
 	}
 	return rawURL[:i+3] + "xxxxx" + rawURL[j:]
 }
+
+// sentinelPassword finds a sentinel password in a query, to hide it.
+var sentinelPassword = regexp.MustCompile(`([?&])sentinel_password=[^&#]*`)

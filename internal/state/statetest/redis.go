@@ -3,10 +3,13 @@ package statetest
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,17 +25,24 @@ import (
 // variable CI is "true": there it fails, so that CI cannot pass by skipping.
 func StartRedis(t *testing.T) (addr string, stop func(), restart func()) {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatalf("redis-server not found on PATH, and CI=true forbids skipping: %v", err)
-		}
-		t.Skipf("redis-server not found on PATH (%v); install it to run this test", err)
-	}
-	r := &redisProcess{t: t, bin: bin, dir: t.TempDir(), addr: freeAddr(t)}
+	r := &redisProcess{t: t, bin: lookPath(t, "redis-server"), dir: t.TempDir(), addr: freeAddr(t)}
 	r.start()
 	t.Cleanup(r.stop)
 	return r.addr, r.stop, func() { t.Helper(); r.stop(); r.start() }
+}
+
+// lookPath finds a program the test needs; without it the test is skipped, unless the environment
+// variable CI is "true": there it fails, so that CI cannot pass by skipping.
+func lookPath(t *testing.T, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			t.Fatalf("%s not found on PATH, and CI=true forbids skipping: %v", name, err)
+		}
+		t.Skipf("%s not found on PATH (%v); install it to run this test", name, err)
+	}
+	return bin
 }
 
 type redisProcess struct {
@@ -40,6 +50,12 @@ type redisProcess struct {
 	bin  string
 	dir  string
 	addr string
+	// argv, when set, makes the command line for an address (a sentinel's configuration file);
+	// extra is added to the default one (a replica's --replicaof).
+	argv  func(addr string) []string
+	extra []string
+	// ever is set once the server has started: only a first start may move to another port.
+	ever bool
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -70,22 +86,46 @@ func (r *redisProcess) start() {
 	if r.cmd != nil {
 		return
 	}
+	for try := 1; ; try++ {
+		log, err := r.try()
+		if err == nil {
+			r.ever = true
+			return
+		}
+		// Another process took the free port between freeAddr and the bind (many test
+		// processes share the machine): a first start moves to another one.
+		if !r.ever && try < 5 && strings.Contains(log, "Address already in use") {
+			r.addr = freeAddr(r.t)
+			continue
+		}
+		r.t.Fatalf("%s on %s: %v: %s", filepath.Base(r.bin), r.addr, err, log)
+	}
+}
+
+// try starts the process and waits until it answers PING; on failure it returns its output.
+func (r *redisProcess) try() (string, error) {
 	_, port, _ := net.SplitHostPort(r.addr)
-	cmd := exec.Command(r.bin,
-		"--bind", "127.0.0.1",
-		"--port", port,
-		"--save", "",
-		"--appendonly", "no",
-		"--dir", r.dir,
-		"--dbfilename", "unused.rdb",
-		"--logfile", "",
-		"--loglevel", "warning",
-	)
+	var args []string
+	if r.argv != nil {
+		args = r.argv(r.addr)
+	} else {
+		args = append([]string{
+			"--bind", "127.0.0.1",
+			"--port", port,
+			"--save", "",
+			"--appendonly", "no",
+			"--dir", r.dir,
+			"--dbfilename", "unused.rdb",
+			"--logfile", "",
+			"--loglevel", "warning",
+		}, r.extra...)
+	}
+	cmd := exec.Command(r.bin, args...)
 	log := new(bytes.Buffer)
 	cmd.Stdout = log
 	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
-		r.t.Fatalf("start redis-server: %v", err)
+		return "", err
 	}
 	exited := make(chan struct{})
 	// Ends when the process does; stop and the cleanup make sure it does.
@@ -98,16 +138,19 @@ func (r *redisProcess) start() {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if ping(r.addr) {
-			return
+			return "", nil
 		}
 		select {
 		case <-exited:
 			r.cmd = nil
-			r.t.Fatalf("redis-server on %s exited at start: %s", r.addr, log.String())
+			return log.String(), errors.New("exited at start")
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server on %s did not answer PING within 10s", r.addr)
+			_ = cmd.Process.Kill()
+			<-exited
+			r.cmd = nil
+			return log.String(), errors.New("did not answer PING within 10s")
 		}
 	}
 }

@@ -1,0 +1,97 @@
+package cli_test
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/maintpage/maintpage/internal/state/statetest"
+)
+
+// TestGatesOnSentinelSurvivePrimaryLoss runs two real gates on a Sentinel URL (real redis-server and
+// redis-sentinel: a primary, a replica, three sentinels), kills the primary while requests flow, and
+// checks that no request fails, that the state saved before the failover is still served after it,
+// and that once the sentinels have promoted the replica `maintpage off` and `maintpage on` reach
+// both gates within 2s of the command returning.
+func TestGatesOnSentinelSurvivePrimaryLoss(t *testing.T) {
+	t.Parallel()
+	s := statetest.StartSentinel(t)
+	store := "redis+sentinel://" + strings.Join(s.Addrs, ",") + "/" + statetest.SentinelMaster + "/0"
+	app := appUpstream(t)
+	env := []string{"MAINTPAGE_UPSTREAM=" + app.URL, "MAINTPAGE_STATE=" + store}
+	a, b := start(t, env, "serve"), start(t, env, "serve")
+	waitAll(t, 200, 10*time.Second, a, b)
+	cli(t, nil, "on", "--state", store, "--message", "Before the failover")
+	waitAll(t, 503, 5*time.Second, a, b)
+	s.WaitReplicated(t)
+
+	// Load on both gates. Until `off` runs after the failover, every answer must be the maintenance
+	// page: a failed request or an app answer (a lost state) counts against the store.
+	ctx, cancel := context.WithCancel(context.Background())
+	var offSent atomic.Bool
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var wg sync.WaitGroup
+	for i := range 4 {
+		g := []*proc{a, b}[i%2]
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				resp, err := client.Get("http://" + g.addr + "/x")
+				outcome := "failed: "
+				if err != nil {
+					outcome += err.Error()
+				} else {
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					switch {
+					case resp.StatusCode == 503 && strings.Contains(string(body), "Before the failover"):
+						outcome = "maintenance"
+					case resp.StatusCode == 503 && offSent.Load():
+						outcome = "maintenance after"
+					case resp.StatusCode == 200 && string(body) == "app" && offSent.Load():
+						outcome = "app"
+					default:
+						outcome += resp.Status + " " + string(body)
+					}
+				}
+				mu.Lock()
+				counts[outcome]++
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	s.KillPrimary()
+	t.Logf("the sentinels promoted the replica %v after the kill", s.WaitFailover(t, 30*time.Second).Round(time.Millisecond))
+
+	offSent.Store(true)
+	for _, step := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"off", "--state", store}, 200},
+		{[]string{"on", "--state", store, "--message", "After the failover"}, 503},
+	} {
+		began := time.Now()
+		cli(t, nil, step.args...)
+		ran := time.Since(began)
+		took := waitAll(t, step.want, 2*time.Second, a, b)
+		t.Logf("maintpage %s: the command took %v; both gates answered %d %v after it returned",
+			step.args[0], ran.Round(time.Millisecond), step.want, took.Round(time.Millisecond))
+	}
+	cancel()
+	wg.Wait()
+	t.Logf("outcomes: %v", counts)
+	for k, n := range counts {
+		if strings.HasPrefix(k, "failed") {
+			t.Errorf("%d requests %s", n, k)
+		}
+	}
+	if counts["maintenance"] == 0 {
+		t.Errorf("got %v, want maintenance answers across the failover", counts)
+	}
+}
