@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command, for a fresh machine and for CI: installs what the tests need
-# (Redis, Chromium, and for the benchmark smoke run nginx, wrk, Flask and gunicorn) when missing,
+# (Redis and Sentinel, Chromium, h2spec, and for the benchmark smoke run nginx, wrk, Flask and
+# gunicorn) when missing,
 # checks formatting and vet, runs every test with the race detector, then a short benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,7 @@ export PATH="$PATH:/usr/local/go/bin"
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v wrk >/dev/null || missing+=(wrk)
@@ -19,6 +21,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# h2spec (HTTP/2 conformance, run against --h2c by TestH2Spec), pinned; the module proxy has no
+# newer version of it.
+export PATH="$PATH:$(go env GOPATH)/bin"
+command -v h2spec >/dev/null || go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
