@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -217,6 +218,15 @@ func (b *bypass) serveLink(w http.ResponseWriter, r *http.Request, now time.Time
 		http.Error(w, "forbidden: the bypass link's secret is wrong or missing", http.StatusForbidden)
 		return
 	}
+	if !b.overHTTPS(r) {
+		// The cookie is Secure: a browser drops it when it comes over plain http, and the redirect
+		// would only show the maintenance page again, with no word of why.
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, plainHTTPPage)
+		return
+	}
 	exp := now.Add(b.ttl)
 	http.SetCookie(w, &http.Cookie{
 		Name:     CookieName,
@@ -231,6 +241,35 @@ func (b *bypass) serveLink(w http.ResponseWriter, r *http.Request, now time.Time
 	})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
+
+// overHTTPS reports whether the browser reached us over https: TLS here, or X-Forwarded-Proto: https
+// from a trusted proxy (one that terminates TLS in front of us).
+func (b *bypass) overHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && clientaddr.In(b.trusted, ap.Addr().Unmap().WithZone("")) &&
+		strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// plainHTTPPage tells the person who opened the bypass link over http why it cannot work. It names
+// nothing from the request (the URL holds the secret).
+const plainHTTPPage = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex"><title>Open this link over https</title></head>
+<body>
+<h1>Open this link over https</h1>
+<p>The bypass link is right, but it was opened over plain <code>http://</code>. The bypass cookie is
+<em>Secure</em>: browsers keep it only when it comes over <code>https://</code>, so the site would
+still show the maintenance page. Open the same link with <code>https://</code> instead.</p>
+<p>If you did open it over https, a proxy in front of maintpage terminates TLS and is not in
+<code>trusted_proxies</code> (or does not send <code>X-Forwarded-Proto: https</code>), so maintpage cannot
+tell: ask the operator to add it.</p>
+</body>
+</html>
+`
 
 // clientAddr is the address of the client, as clientaddr.Of finds it behind trusted proxies.
 func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {

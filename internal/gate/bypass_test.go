@@ -114,7 +114,7 @@ func TestBypassLink(t *testing.T) {
 		}
 	})
 	t.Run("right secret", func(t *testing.T) {
-		w := f.do("GET", "/_maintenance/bypass?secret="+secret, "", map[string]string{"Host": "app.example.com"})
+		w := f.do("GET", "https://app.example.com/_maintenance/bypass?secret="+secret, "", map[string]string{"Host": "app.example.com"})
 		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/" {
 			t.Fatalf("got %d Location %q, want 303 to /", w.Code, w.Header().Get("Location"))
 		}
@@ -140,10 +140,43 @@ func TestBypassLink(t *testing.T) {
 	})
 }
 
+// TestBypassLinkOverPlainHTTPSaysWhy: the cookie is Secure, so over plain http the browser would
+// drop it and the redirect would show the maintenance page again without a word; the person gets
+// a page that says why instead. X-Forwarded-Proto counts only from a trusted proxy.
+func TestBypassLinkOverPlainHTTPSaysWhy(t *testing.T) {
+	t.Parallel()
+	f, _ := bypassFixture(t, map[string]string{"trusted_proxies": "10.0.0.0/8"})
+	for name, tc := range map[string]struct {
+		remote   string
+		header   map[string]string
+		wantPage bool
+	}{
+		"plain http":                    {"192.0.2.1:1234", nil, true},
+		"https claimed by an untrusted": {"192.0.2.1:1234", map[string]string{"X-Forwarded-Proto": "https"}, true},
+		"http from a trusted proxy":     {"10.0.0.1:1234", map[string]string{"X-Forwarded-Proto": "http"}, true},
+		"https from a trusted proxy":    {"10.0.0.1:1234", map[string]string{"X-Forwarded-Proto": "https"}, false},
+	} {
+		w := f.do("GET", "/_maintenance/bypass?secret="+secret, tc.remote, tc.header)
+		if !tc.wantPage {
+			if w.Code != http.StatusSeeOther || w.Header().Get("Set-Cookie") == "" {
+				t.Errorf("%s: got %d, Set-Cookie %q; want 303 and the cookie", name, w.Code, w.Header().Get("Set-Cookie"))
+			}
+			continue
+		}
+		if w.Code != http.StatusBadRequest || w.Header().Get("Set-Cookie") != "" || w.Header().Get("Location") != "" {
+			t.Errorf("%s: got %d, Set-Cookie %q, Location %q; want 400, no cookie, no redirect", name, w.Code, w.Header().Get("Set-Cookie"), w.Header().Get("Location"))
+		}
+		body := w.Body.String()
+		if !strings.Contains(body, "Secure") || !strings.Contains(body, "https://") || strings.Contains(body, secret) {
+			t.Errorf("%s: the page does not say why, or shows the secret:\n%s", name, body)
+		}
+	}
+}
+
 func TestHostOnlyCookieIsBoundToTheHost(t *testing.T) {
 	t.Parallel()
 	f, _ := bypassFixture(t, map[string]string{"bypass_cookie_domain": ""})
-	w := f.do("GET", "/_maintenance/bypass?secret="+secret, "", map[string]string{"Host": "a.example.com:8443"})
+	w := f.do("GET", "https://a.example.com:8443/_maintenance/bypass?secret="+secret, "", map[string]string{"Host": "a.example.com:8443"})
 	c := (&http.Response{Header: w.Header()}).Cookies()[0]
 	if c.Domain != "" {
 		t.Errorf("Domain: got %q, want none (host-only)", c.Domain)
