@@ -242,14 +242,73 @@ func TestBinaryFailsAtOnceOnATakenPort(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "serve")
-	cmd.Env = []string{"MAINTPAGE_LISTEN=" + ln.Addr().String()}
+	// The longest timeouts allowed: a process that waited on one of them (a graceful shutdown of
+	// what it never started) would take at least 8s.
+	cmd.Env = []string{"MAINTPAGE_LISTEN=" + ln.Addr().String(), "MAINTPAGE_SHUTDOWN_TIMEOUT=8s", "MAINTPAGE_READ_HEADER_TIMEOUT=30s"}
+	began := time.Now()
 	out, err := cmd.CombinedOutput()
+	took := time.Since(began)
 	var ee *exec.ExitError
 	if !errorsAs(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("exit: %v, want code 1; output:\n%s", err, out)
 	}
 	if !strings.Contains(string(out), "cannot listen on "+ln.Addr().String()) || !strings.Contains(string(out), "address already in use") {
 		t.Errorf("output does not explain the taken port:\n%s", out)
+	}
+	if strings.Contains(string(out), `"msg":"listening"`) {
+		t.Errorf("it reported listening on a port it could not bind:\n%s", out)
+	}
+	// At once: under the 8s of the shortest timeout it could have waited on, with room for a busy
+	// machine starting a process.
+	if took > 6*time.Second {
+		t.Errorf("it took %v to fail, want at once (no timeout is involved)", took)
+	}
+	t.Logf("failed after %v", took.Round(time.Millisecond))
+}
+
+// TestBinaryReloadsOnSIGHUPAlone proves SIGHUP reloads on its own: the configuration file is a
+// symbolic link, and the file it points to, in another directory, is changed. The watcher watches the
+// link's directory and sees nothing — the old configuration keeps serving, which the test checks —
+// until SIGHUP.
+func TestBinaryReloadsOnSIGHUPAlone(t *testing.T) {
+	t.Parallel()
+	linkDir, realDir := t.TempDir(), t.TempDir()
+	target := filepath.Join(realDir, "maintpage.yaml")
+	if err := os.WriteFile(target, []byte("message: before the signal\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(linkDir, "maintpage.yaml")
+	if err := os.Symlink(target, cfg); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, nil, "serve", "--config", cfg)
+	body := func() string {
+		_, b := get(t, p, "GET", "/", map[string]string{"Accept": "text/plain"})
+		return b
+	}
+	if !strings.Contains(body(), "before the signal") {
+		t.Fatalf("the first configuration is not served: %q", body())
+	}
+	if err := os.WriteFile(target, []byte("message: after the signal\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Many times the watcher's debounce (150ms): a reload from the file change would show by now.
+	time.Sleep(2 * time.Second)
+	if b := body(); !strings.Contains(b, "before the signal") {
+		t.Fatalf("the configuration changed without SIGHUP (%q): the test would not tell SIGHUP's reload from the watcher's", b)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(body(), "after the signal") {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not reload the configuration; logs:\n%s", p.logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(p.logs(), "SIGHUP: reloading configuration") {
+		t.Errorf("the reload was not logged as SIGHUP's; logs:\n%s", p.logs())
 	}
 }
 

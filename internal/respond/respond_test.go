@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,10 +96,17 @@ func TestHeadHasTheSameHeadersAsGet(t *testing.T) {
 	for _, accept := range []string{"text/html", "application/json", "*/*"} {
 		get := do(r, "GET", "/x", map[string]string{"Accept": accept})
 		head := do(r, "HEAD", "/x", map[string]string{"Accept": accept})
-		for k := range get.Header() {
-			if get.Header().Get(k) != head.Header().Get(k) {
-				t.Errorf("Accept %s: %s is %q on GET, %q on HEAD", accept, k, get.Header().Get(k), head.Header().Get(k))
+		// Both directions: a header HEAD has and GET lacks is as wrong as the reverse.
+		for _, pair := range [][2]http.Header{{get.Header(), head.Header()}, {head.Header(), get.Header()}} {
+			for k := range pair[0] {
+				if !slices.Equal(get.Header()[k], head.Header()[k]) {
+					t.Errorf("Accept %s: %s is %q on GET, %q on HEAD", accept, k, get.Header()[k], head.Header()[k])
+				}
 			}
+		}
+		if get.Code != head.Code || get.Body.Len() == 0 || head.Body.Len() != 0 {
+			t.Errorf("Accept %s: GET %d with %d bytes, HEAD %d with %d bytes; want the same status, a body only on GET",
+				accept, get.Code, get.Body.Len(), head.Code, head.Body.Len())
 		}
 	}
 }
