@@ -120,36 +120,16 @@ func TestGateSurvivesRedisRestartUnderTraffic(t *testing.T) {
 	// Traffic: until Redis is back, every answer must be the maintenance page (the last known state
 	// holds while the store is down); after it, the app may answer too (a fresh Redis is empty, which
 	// reads as "off", until the state is written again).
-	ctx, cancel := context.WithCancel(context.Background())
 	var restarted atomic.Bool
-	var mu sync.Mutex
-	counts := map[string]int{}
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				resp, err := client.Get("http://" + g.addr + "/x")
-				outcome := "failed: "
-				if err != nil {
-					outcome += err.Error()
-				} else {
-					b, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					switch {
-					case resp.StatusCode == 503 && strings.Contains(string(b), "maintenance"):
-						outcome = "maintenance"
-					case resp.StatusCode == 200 && string(b) == "app" && restarted.Load():
-						outcome = "app"
-					default:
-						outcome += resp.Status
-					}
-				}
-				mu.Lock()
-				counts[outcome]++
-				mu.Unlock()
-			}
-		})
-	}
+	traffic := startTraffic(4, []*proc{g}, func(status int, body string) string {
+		switch {
+		case status == 503 && strings.Contains(body, "maintenance"):
+			return "maintenance"
+		case status == 200 && body == "app" && restarted.Load():
+			return "app"
+		}
+		return ""
+	})
 	time.Sleep(300 * time.Millisecond)
 	stop()
 	// The gate notices at its next periodic read (every 5s) and keeps serving the last known state.
@@ -184,17 +164,62 @@ func TestGateSurvivesRedisRestartUnderTraffic(t *testing.T) {
 	}
 	cli(t, nil, "off", "--state", store)
 	waitAll(t, 200, 5*time.Second, g)
-	cancel()
-	wg.Wait()
-	t.Logf("outcomes: %v", counts)
-	for k, n := range counts {
+	counts := traffic.stop(t)
+	if counts["maintenance"] == 0 || counts["app"] == 0 {
+		t.Errorf("got %v, want both maintenance and app answers", counts)
+	}
+}
+
+// traffic is requests sent to gates without a pause, from several goroutines, each answer counted
+// under the name classify gives it ("" counts it as failed).
+type traffic struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func startTraffic(n int, gates []*proc, classify func(status int, body string) string) *traffic {
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := &traffic{cancel: cancel, counts: map[string]int{}}
+	for i := range n {
+		g := gates[i%len(gates)]
+		tr.wg.Go(func() {
+			for ctx.Err() == nil {
+				resp, err := client.Get("http://" + g.addr + "/x")
+				outcome := "failed: "
+				if err != nil {
+					outcome += err.Error()
+				} else {
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if c := classify(resp.StatusCode, string(b)); c != "" {
+						outcome = c
+					} else {
+						outcome += resp.Status + " " + string(b)
+					}
+				}
+				tr.mu.Lock()
+				tr.counts[outcome]++
+				tr.mu.Unlock()
+			}
+		})
+	}
+	return tr
+}
+
+// stop ends the traffic, reports every failed request, and returns the counts.
+func (tr *traffic) stop(t *testing.T) map[string]int {
+	t.Helper()
+	tr.cancel()
+	tr.wg.Wait()
+	t.Logf("outcomes: %v", tr.counts)
+	for k, n := range tr.counts {
 		if strings.HasPrefix(k, "failed") {
 			t.Errorf("%d requests %s", n, k)
 		}
 	}
-	if counts["maintenance"] == 0 || counts["app"] == 0 {
-		t.Errorf("got %v, want both maintenance and app answers", counts)
-	}
+	return tr.counts
 }
 
 func adminStore(t *testing.T, g *proc, token string) bool {

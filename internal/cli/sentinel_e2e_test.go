@@ -1,10 +1,7 @@
 package cli_test
 
 import (
-	"context"
-	"io"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,39 +28,18 @@ func TestGatesOnSentinelSurvivePrimaryLoss(t *testing.T) {
 
 	// Load on both gates. Until `off` runs after the failover, every answer must be the maintenance
 	// page: a failed request or an app answer (a lost state) counts against the store.
-	ctx, cancel := context.WithCancel(context.Background())
 	var offSent atomic.Bool
-	var mu sync.Mutex
-	counts := map[string]int{}
-	var wg sync.WaitGroup
-	for i := range 4 {
-		g := []*proc{a, b}[i%2]
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				resp, err := client.Get("http://" + g.addr + "/x")
-				outcome := "failed: "
-				if err != nil {
-					outcome += err.Error()
-				} else {
-					body, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					switch {
-					case resp.StatusCode == 503 && strings.Contains(string(body), "Before the failover"):
-						outcome = "maintenance"
-					case resp.StatusCode == 503 && offSent.Load():
-						outcome = "maintenance after"
-					case resp.StatusCode == 200 && string(body) == "app" && offSent.Load():
-						outcome = "app"
-					default:
-						outcome += resp.Status + " " + string(body)
-					}
-				}
-				mu.Lock()
-				counts[outcome]++
-				mu.Unlock()
-			}
-		})
-	}
+	traffic := startTraffic(4, []*proc{a, b}, func(status int, body string) string {
+		switch {
+		case status == 503 && strings.Contains(body, "Before the failover"):
+			return "maintenance"
+		case status == 503 && offSent.Load():
+			return "maintenance after"
+		case status == 200 && body == "app" && offSent.Load():
+			return "app"
+		}
+		return ""
+	})
 	time.Sleep(300 * time.Millisecond)
 	s.KillPrimary()
 	t.Logf("the sentinels promoted the replica %v after the kill", s.WaitFailover(t, 30*time.Second).Round(time.Millisecond))
@@ -83,14 +59,7 @@ func TestGatesOnSentinelSurvivePrimaryLoss(t *testing.T) {
 		t.Logf("maintpage %s: the command took %v; both gates answered %d %v after it returned",
 			step.args[0], ran.Round(time.Millisecond), step.want, took.Round(time.Millisecond))
 	}
-	cancel()
-	wg.Wait()
-	t.Logf("outcomes: %v", counts)
-	for k, n := range counts {
-		if strings.HasPrefix(k, "failed") {
-			t.Errorf("%d requests %s", n, k)
-		}
-	}
+	counts := traffic.stop(t)
 	if counts["maintenance"] == 0 {
 		t.Errorf("got %v, want maintenance answers across the failover", counts)
 	}
