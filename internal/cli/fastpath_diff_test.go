@@ -22,7 +22,8 @@ import (
 // The fast path answers some requests before net/http sees them; it must not change what a client
 // sees. TestFastPathMatchesNetHTTP sends the same bytes to the real binary with the fast path on and
 // off, over TCP, and compares what comes back: the answers (status, headers but Date, body), their
-// number, and whether the server closed the connection. The requests are a peer's corpus —
+// number, and whether the server closed the connection — as the page, with h2c, and as a gate with
+// maintenance on and off. The requests are a peer's corpus —
 // nodejs/llhttp's request tests, extracted into ../server/testdata/llhttp/requests.txt — each also
 // with a Host line added (most of llhttp's requests have none, and net/http rejects those before
 // anything else), and generated cases: every split point of a few heads, pipelines that mix answers
@@ -271,6 +272,9 @@ func TestFastPathMatchesNetHTTP(t *testing.T) {
 		{"serve", nil},
 		{"serve h2c", []string{"MAINTPAGE_H2C=true"}},
 		{"gate", []string{"MAINTPAGE_UPSTREAM=" + app.URL, "MAINTPAGE_STATE=file:" + stateFile}},
+		// Maintenance off: requests go through to the application (a fast proxy path must match
+		// ReverseProxy as the fast path matches net/http).
+		{"gate passing", []string{"MAINTPAGE_UPSTREAM=" + app.URL}},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {

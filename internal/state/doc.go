@@ -5,7 +5,9 @@
 // a URL: "memory" (one process, the default), "file:PATH" (a JSON file written
 // atomically and watched for changes made by other processes) or
 // "redis://host:port/db?key=NAME" (a Redis key, with changes published on a
-// channel of the same name so every instance applies them within a second).
+// channel of the same name so every instance applies them within a second),
+// or "redis+sentinel://host:port[,host:port…]/MASTER[/DB]" (the same on the
+// primary that Redis Sentinel names, followed through failovers).
 // A Tracker sits between a Store and the request path: it keeps the last known
 // state in memory, so requests never wait on the store and an unreachable store
 // never takes the gate down; it repairs missed notifications with a periodic
@@ -29,6 +31,6 @@
 // question a request asks. Tracker.OnChange hooks see every stored change,
 // including a change of Known alone; compare Global() and Scopes to tell a
 // switch from a publication. Package statetest
-// holds the conformance suite every Store must pass and a helper that runs a
-// real redis-server for tests.
+// holds the conformance suite every Store must pass and helpers that run a
+// real redis-server, or a primary, a replica and three sentinels, for tests.
 package state
