@@ -214,6 +214,7 @@ type builder struct {
 
 	mu        sync.Mutex // reloads come one at a time, but nothing here should depend on it
 	transport *http.Transport
+	pool      *gate.UpstreamPool // the fast proxy path's connections, replaced with the transport
 	tkey      transportKey
 }
 
@@ -247,6 +248,7 @@ func (b *builder) build(c *config.Config) (http.Handler, error) {
 	}
 	var tr http.RoundTripper
 	var fresh *http.Transport
+	var pool, freshPool *gate.UpstreamPool
 	if c.Gate() {
 		if c.UpstreamInsecureSkipVerify {
 			// Every load says it again, so that nobody leaves a test setting in production unseen.
@@ -254,13 +256,13 @@ func (b *builder) build(c *config.Config) (http.Handler, error) {
 		}
 		key := keyOf(c)
 		if b.transport == nil || key != b.tkey {
-			fresh = gate.NewTransport(c)
-			tr = fresh
+			fresh, freshPool = gate.NewTransport(c), gate.NewUpstreamPool(c.UpstreamDialTimeout)
+			tr, pool = fresh, freshPool
 		} else {
-			tr = b.transport
+			tr, pool = b.transport, b.pool
 		}
 	}
-	g, err := gate.New(gate.Options{Config: c, Tracker: b.tracker, Metrics: b.metrics, Gatherer: b.reg, Log: b.log, Transport: tr})
+	g, err := gate.New(gate.Options{Config: c, Tracker: b.tracker, Metrics: b.metrics, Gatherer: b.reg, Log: b.log, Transport: tr, Pool: pool})
 	if err != nil {
 		return nil, err // a fresh transport has no connections yet
 	}
@@ -269,8 +271,9 @@ func (b *builder) build(c *config.Config) (http.Handler, error) {
 			// Requests in flight on the old transport finish; its idle connections close now, and
 			// the others when their requests end.
 			b.transport.CloseIdleConnections()
+			b.pool.CloseIdle()
 		}
-		b.transport, b.tkey = fresh, keyOf(c)
+		b.transport, b.pool, b.tkey = fresh, freshPool, keyOf(c)
 	}
 	b.publish(c)
 	return g, nil
@@ -302,6 +305,7 @@ func (b *builder) close() {
 	defer b.mu.Unlock()
 	if b.transport != nil {
 		b.transport.CloseIdleConnections()
+		b.pool.CloseIdle()
 	}
 }
 

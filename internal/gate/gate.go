@@ -18,6 +18,7 @@ import (
 	"github.com/maintpage/maintpage/internal/metrics"
 	"github.com/maintpage/maintpage/internal/respond"
 	"github.com/maintpage/maintpage/internal/rules"
+	"github.com/maintpage/maintpage/internal/server"
 	"github.com/maintpage/maintpage/internal/state"
 )
 
@@ -33,6 +34,8 @@ type Options struct {
 	Now func() time.Time
 	// Transport carries requests to the upstream; nil builds one from the configuration.
 	Transport http.RoundTripper
+	// Pool holds the fast proxy path's upstream connections; nil makes one for this gate.
+	Pool *UpstreamPool
 }
 
 // Gate is the handler of gate mode. Without an upstream or route-service mode in its configuration it
@@ -57,6 +60,7 @@ type Gate struct {
 
 	upstream *url.URL
 	proxy    *proxy
+	fast     *fastProxy // nil: every request to the upstream goes through ReverseProxy
 	bypass   *bypass
 	rs       *routeService
 
@@ -157,6 +161,7 @@ func New(o Options) (*Gate, error) {
 			g.rs = newRouteService(cfg.RouteServiceHosts)
 		}
 		g.proxy = newProxy(g, o.Transport, o.Metrics)
+		g.fast = newFastProxy(g, o.Pool)
 	}
 	if m := o.Metrics; m != nil {
 		g.out = outcomes{
@@ -343,6 +348,18 @@ func init() {
 }
 
 func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c := server.Carried(r.Context()); c != nil {
+		// The fast proxy path sent this request upstream and left the answer to ReverseProxy.
+		if pe, ok := c.(*pending); ok && g.proxy != nil {
+			if g.proxy.servePending(w, r, g.current(g.now()), pe) {
+				g.out.inc(g.out.fallback)
+			} else {
+				g.out.inc(g.out.proxied)
+			}
+			return
+		}
+		c.Close()
+	}
 	if strings.HasPrefix(r.URL.Path, g.prefix) {
 		g.serveReserved(w, r)
 		return

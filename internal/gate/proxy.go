@@ -31,6 +31,7 @@ import (
 type proxy struct {
 	g            *Gate
 	rp           *httputil.ReverseProxy
+	pendingRP    *httputil.ReverseProxy // rp over pendingTransport: answers the fast path's handovers
 	preserveHost bool
 	fallback     [600]bool // upstream statuses answered with the unplanned response
 	trusted      []netip.Prefix
@@ -132,6 +133,9 @@ func newProxy(g *Gate, transport http.RoundTripper, m *metrics.Metrics) *proxy {
 		ErrorHandler:   p.errorHandler,
 		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 	}
+	prp := *p.rp
+	prp.Transport = pendingTransport{}
+	p.pendingRP = &prp
 	return p
 }
 

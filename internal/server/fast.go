@@ -230,6 +230,7 @@ type fastConn struct {
 	bufs      [2][]byte
 	out       net.Buffers
 	forwarded [1]string // the request's X-Forwarded-For while it is logged
+	x         FastExchange // reused for every forwarded request
 }
 
 // wake interrupts a read so that the connection notices the shutdown.
@@ -328,10 +329,12 @@ func (fc *fastConn) serve() {
 			}
 		}
 		headLen := p.pos
-		keep, ok := p.finish()
+		keep, parsed := p.finish()
+		ok := parsed
 		var resp FastResponse
+		h := *fc.l.handler.Load()
 		if ok {
-			if fh, isFast := (*fc.l.handler.Load()).(FastHandler); isFast {
+			if fh, isFast := h.(FastHandler); isFast {
 				start := time.Now()
 				resp, ok = fh.ServeFast(b.out[:0], &req)
 				if ok {
@@ -347,6 +350,20 @@ func (fc *fastConn) serve() {
 				}
 			} else {
 				ok = false
+			}
+		}
+		if ff, isFwd := h.(FastForwarder); !ok && parsed && isFwd {
+			var out FastOutcome
+			if out, keep = fc.forward(ff, &b.out, buf[:headLen], &req, keep); out != FastDeclined {
+				switch out {
+				case FastFailed:
+					fc.c.Close()
+					return
+				case FastHandover:
+					fc.handOverCarrying(buf[:n], served, fc.x.Carry)
+					return
+				}
+				ok, afterPOST = true, false
 			}
 		}
 		if !ok {
@@ -422,10 +439,17 @@ func (fc *fastConn) log(req *FastRequest, resp *FastResponse, start time.Time) {
 // shutting down. A connection the fast path has answered on goes to a server that speaks only
 // HTTP/1: net/http switches to HTTP/2 only on a preface at the very start of a connection, and later
 // reads one as an HTTP/1 request (PRI * HTTP/2.0), which is what the client must get here too.
-func (fc *fastConn) handOver(read []byte, answered bool) {
+func (fc *fastConn) handOver(read []byte, answered bool) { fc.handOverCarrying(read, answered, nil) }
+
+// handOverCarrying hands the connection over with carry for the handler of its first request (see
+// Carried); carry is closed if no handler takes it.
+func (fc *fastConn) handOverCarrying(read []byte, answered bool, carry io.Closer) {
 	fc.forget() // from now on net/http's shutdown, not ours, closes it
 	fc.c.SetDeadline(time.Time{})
 	pc := &prefixConn{Conn: fc.c, prefix: bytes.Clone(read)}
+	if carry != nil {
+		pc.carry.Store(&carry)
+	}
 	to := fc.l.handoff
 	if answered {
 		to = fc.l.handoffLater
@@ -433,6 +457,7 @@ func (fc *fastConn) handOver(read []byte, answered bool) {
 	select {
 	case to <- pc:
 	case <-fc.l.done:
+		pc.dropCarry()
 		fc.c.Close()
 	}
 }
@@ -441,6 +466,20 @@ func (fc *fastConn) handOver(read []byte, answered bool) {
 type prefixConn struct {
 	net.Conn
 	prefix []byte
+	carry  atomic.Pointer[io.Closer] // taken once, by Carried or dropCarry
+}
+
+func (p *prefixConn) takeCarry() io.Closer {
+	if c := p.carry.Swap(nil); c != nil {
+		return *c
+	}
+	return nil
+}
+
+func (p *prefixConn) dropCarry() {
+	if c := p.takeCarry(); c != nil {
+		c.Close()
+	}
 }
 
 func (p *prefixConn) Read(b []byte) (int, error) {

@@ -110,6 +110,8 @@ func newHTTPServer(o Options, h http.Handler) *http.Server {
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(o.Log.Handler(), slog.LevelDebug),
+		ConnContext:       connContext,
+		ConnState:         connState,
 	}
 	if o.H2C {
 		s.Protocols = new(http.Protocols)

@@ -1,0 +1,733 @@
+package gate
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/maintpage/maintpage/internal/server"
+)
+
+// The fast proxy path forwards a plain request — GET or HEAD, no body, nothing a proxy must think
+// about — on a pooled upstream connection, from the goroutine that read it, and writes a response
+// with a Content-Length back with one writev. It produces the bytes ReverseProxy and net/http would
+// produce (the same request to the upstream, the same response to the client: headers canonical and
+// sorted, hop-by-hop headers dropped, X-Forwarded-* set, Date added when missing), and it judges
+// nothing it is not sure of:
+//
+//   - a request with anything unusual is declined before anything is sent, and net/http serves it;
+//   - a response with anything unusual (no Content-Length, Transfer-Encoding, a repeated or odd
+//     Content-Length, 1xx, 204, 304, a fallback status, an oversized head, bare LFs, folding, a
+//     body net/http would sniff a Content-Type for) is handed to net/http with the upstream
+//     connection and the bytes read from it: ReverseProxy then parses it with http.ReadResponse,
+//     exactly as its own transport would, and the connection is closed after it, never pooled.
+//
+// So the path's parser only has to say "simple" correctly, never parse the hard cases. A pooled
+// connection goes back to the pool only after a response whose end was certain: its Content-Length
+// read exactly, nothing more buffered, no Connection: close.
+
+// fastProxy is the gate's fast proxy path; nil when the configuration needs ReverseProxy for all
+// (route-service mode, an https upstream, an upstream URL with an encoded path).
+type fastProxy struct {
+	g        *Gate
+	pool     *UpstreamPool
+	addr     string // the upstream's host:port
+	hostLine []byte // "Host: …\r\n" for the upstream, unless the client's host is preserved
+	basePath string
+	baseQry  string
+	// headerTimeout bounds the request's write and the response head's read, as the transport's
+	// ResponseHeaderTimeout does; bodyTimeout bounds the body (the server's write timeout, past
+	// which it could not reach the client anyway).
+	headerTimeout, bodyTimeout time.Duration
+}
+
+func newFastProxy(g *Gate, pool *UpstreamPool) *fastProxy {
+	u := g.upstream
+	if g.rs != nil || u == nil || u.Scheme != "http" || u.RawPath != "" || u.User != nil || !safePath(u.Path) {
+		return nil
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	if pool == nil {
+		pool = NewUpstreamPool(g.cfg.UpstreamDialTimeout)
+	}
+	return &fastProxy{
+		g: g, pool: pool, addr: addr,
+		hostLine: []byte("Host: " + u.Host + "\r\n"),
+		basePath: u.Path, baseQry: u.RawQuery,
+		headerTimeout: g.cfg.UpstreamHeaderTimeout, bodyTimeout: g.cfg.WriteTimeout,
+	}
+}
+
+// safePath reports whether p is sent as it is: url.URL.EscapedPath leaves these bytes alone whether
+// net/http keeps the path raw or not (see validEncoded and shouldEscape in net/url).
+func safePath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if !pathChars[p[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var pathChars = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "-._~!$&'()*+,;=:@/" {
+		t[c] = true
+	}
+	return t
+}()
+
+// hdr is one header line: name as sent, value trimmed.
+type hdr struct{ name, value []byte }
+
+// maxFastHeaders bounds the headers of a request or response on the fast path; more go the slow way.
+const maxFastHeaders = 48
+
+// fastScratch is what one exchange needs besides the connection's buffer, lent for the exchange
+// only. 8 KiB is a size class of its own (runtime/sizeclasses.go): the array wastes nothing.
+type fastScratch struct {
+	resp [8192]byte
+	hs   [maxFastHeaders]hdr
+	bufs [2][]byte
+	out  net.Buffers // a field, not a local: WriteTo's pointer receiver would move a local to the heap
+}
+
+var scratches = sync.Pool{New: func() any { return new(fastScratch) }}
+
+// ForwardFast passes x on when the request and the configuration allow; see the top of this file.
+func (g *Gate) ForwardFast(x *server.FastExchange) server.FastOutcome {
+	fp := g.fast
+	q := x.Req
+	if fp == nil || q.Method != http.MethodGet && q.Method != http.MethodHead || hasPrefix(q.Path, g.prefix) {
+		return server.FastDeclined
+	}
+	e := g.current(g.now())
+	if e.active || e.scoped != nil || g.proxy.trustedPeer(x.Remote) {
+		return server.FastDeclined // maintenance (whole site or a scope), bypasses, trusted forwarding headers: ServeHTTP decides
+	}
+	sc := scratches.Get().(*fastScratch)
+	defer scratches.Put(sc)
+	var ok bool
+	if x.Out, ok = fp.requestHead(x.Out[:0], x, sc.hs[:0]); !ok {
+		return server.FastDeclined
+	}
+	out := fp.exchange(x, x.Out, sc)
+	if out == server.FastServed {
+		g.out.inc(g.out.proxied)
+	}
+	return out
+}
+
+func hasPrefix(s, prefix string) bool { return len(s) >= len(prefix) && s[:len(prefix)] == prefix }
+
+// requestHead appends to dst the head http.Transport writes for the request ReverseProxy and the
+// gate's rewrite make of x (net/http's Request.write: request line, Host, User-Agent, then the
+// other headers sorted by canonical name), or reports false for a request to decline.
+func (fp *fastProxy) requestHead(dst []byte, x *server.FastExchange, hs []hdr) ([]byte, bool) {
+	line, rest, _ := bytes.Cut(x.Head, crlf)
+	_, line, _ = bytes.Cut(line, sp)
+	target, _, _ := bytes.Cut(line, sp)
+	path, query, hasQuery := bytes.Cut(target, question)
+	if hasQuery && len(query) == 0 || bytes.IndexByte(query, ';') >= 0 || !safePath(string(path)) {
+		// "?" alone (ForceQuery) and ";" (cleanQueryParams re-encodes) change the target in
+		// ReverseProxy; other path bytes get escaped.
+		return dst, false
+	}
+	var ua []byte
+	uaSeen := false
+	for len(rest) > 2 {
+		line, rest, _ = bytes.Cut(rest, crlf)
+		name, value, _ := bytes.Cut(line, colon)
+		value = bytes.Trim(value, " \t")
+		switch {
+		case fold(name, "host"):
+			continue // sent as the upstream's, or the client's, below
+		case fold(name, "user-agent"):
+			if !uaSeen { // Header.Get: the first; Request.write sends only that one
+				ua, uaSeen = value, true
+			}
+			continue
+		case fold(name, "content-length"), fold(name, "transfer-encoding"), fold(name, "trailer"),
+			fold(name, "te"), fold(name, "upgrade"), fold(name, "close"):
+			// A body's framing, trailers ReverseProxy re-announces, and a header the
+			// Connection: close token would remove: the slow path.
+			return dst, false
+		case fold(name, "cookie") && bytes.Contains(value, []byte(CookieName)):
+			return dst, false // the bypass cookie is cut out of the header: ServeHTTP does it
+		case isHopOrForwarded(name):
+			continue
+		}
+		if len(hs) == cap(hs) {
+			return dst, false
+		}
+		hs = append(hs, hdr{name, value})
+	}
+	sortHeaders(hs)
+
+	dst = append(dst, x.Req.Method...)
+	dst = append(dst, ' ')
+	dst = joinPath(dst, fp.basePath, path)
+	if cq := query; fp.baseQry != "" || len(cq) > 0 {
+		dst = append(dst, '?')
+		dst = append(dst, fp.baseQry...)
+		if fp.baseQry != "" && len(cq) > 0 {
+			dst = append(dst, '&')
+		}
+		dst = append(dst, cq...)
+	}
+	dst = append(dst, " HTTP/1.1\r\n"...)
+	if fp.g.proxy.preserveHost {
+		dst = append(dst, "Host: "...)
+		dst = append(dst, x.Req.Host...)
+		dst = append(dst, crlf...)
+	} else {
+		dst = append(dst, fp.hostLine...)
+	}
+	if len(ua) > 0 {
+		dst = append(dst, "User-Agent: "...)
+		dst = append(dst, ua...)
+		dst = append(dst, crlf...)
+	}
+	// SetXForwarded's headers, already in order, sort among the others.
+	var fwd [3]hdr
+	n := 0
+	if clientIP, _, err := net.SplitHostPort(x.Remote); err == nil {
+		fwd[n] = hdr{xForwardedFor, unsafeBytes(clientIP)}
+		n++
+	}
+	if x.Req.Host != "" {
+		fwd[n] = hdr{xForwardedHost, unsafeBytes(x.Req.Host)}
+		n++
+	}
+	fwd[n] = hdr{xForwardedProto, httpScheme}
+	n++
+	i := 0
+	for _, h := range hs {
+		for i < n && lessCanon(fwd[i].name, h.name) {
+			dst = appendHeader(dst, fwd[i])
+			i++
+		}
+		dst = appendHeader(dst, h)
+	}
+	for ; i < n; i++ {
+		dst = appendHeader(dst, fwd[i])
+	}
+	return append(dst, crlf...), true
+}
+
+// isHopOrForwarded reports the request headers ReverseProxy and the gate's rewrite drop for a peer
+// that is not a trusted proxy: hop-by-hop headers (httputil's hopHeaders), the client's own
+// forwarding headers, and Cloud Foundry's route-service headers.
+func isHopOrForwarded(name []byte) bool {
+	switch len(name) {
+	case 9:
+		return fold(name, "forwarded") || fold(name, "x-real-ip")
+	case 10:
+		return fold(name, "connection") || fold(name, "keep-alive")
+	case 15:
+		return fold(name, "x-forwarded-for")
+	case 16:
+		return fold(name, "x-forwarded-host") || fold(name, "proxy-connection")
+	case 17:
+		return fold(name, "x-forwarded-proto")
+	case 18:
+		return fold(name, "proxy-authenticate")
+	case 19:
+		return fold(name, "proxy-authorization") || fold(name, "x-cf-proxy-metadata")
+	case 20:
+		return fold(name, "x-cf-proxy-signature")
+	}
+	return false
+}
+
+// joinPath appends what httputil's joinURLPath makes of the upstream's path and the request's.
+func joinPath(dst []byte, base string, path []byte) []byte {
+	aslash := len(base) > 0 && base[len(base)-1] == '/'
+	bslash := len(path) > 0 && path[0] == '/'
+	dst = append(dst, base...)
+	switch {
+	case aslash && bslash:
+		return append(dst, path[1:]...)
+	case !aslash && !bslash:
+		dst = append(dst, '/')
+	}
+	return append(dst, path...)
+}
+
+func appendHeader(dst []byte, h hdr) []byte {
+	dst = appendCanon(dst, h.name)
+	dst = append(dst, ": "...)
+	dst = append(dst, h.value...)
+	return append(dst, crlf...)
+}
+
+// canonAt is byte i of textproto.CanonicalMIMEHeaderKey(name), for a name that is a token.
+func canonAt(name []byte, i int) byte {
+	c := name[i]
+	upper := i == 0 || name[i-1] == '-'
+	if upper && 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	if !upper && 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
+}
+
+func appendCanon(dst, name []byte) []byte {
+	for i := range name {
+		dst = append(dst, canonAt(name, i))
+	}
+	return dst
+}
+
+// lessCanon orders names as net/http's header sorter orders their canonical forms.
+func lessCanon(a, b []byte) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if ca, cb := canonAt(a, i), canonAt(b, i); ca != cb {
+			return ca < cb
+		}
+	}
+	return len(a) < len(b)
+}
+
+// sortHeaders sorts by canonical name, keeping the order of lines with the same name, as net/http
+// keeps a name's values in the order they came.
+func sortHeaders(hs []hdr) {
+	for i := 1; i < len(hs); i++ {
+		for j := i; j > 0 && lessCanon(hs[j].name, hs[j-1].name); j-- {
+			hs[j], hs[j-1] = hs[j-1], hs[j]
+		}
+	}
+}
+
+// fold reports whether b is lower in any case.
+func fold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// unsafeBytes views s as bytes that are only read, without copying.
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+var (
+	xForwardedFor   = []byte("X-Forwarded-For")
+	xForwardedHost  = []byte("X-Forwarded-Host")
+	xForwardedProto = []byte("X-Forwarded-Proto")
+	httpScheme      = []byte("http")
+	crlf            = []byte("\r\n")
+	sp              = []byte(" ")
+	colon           = []byte(":")
+	question        = []byte("?")
+	crlfcrlf        = []byte("\r\n\r\n")
+)
+
+// exchange sends head upstream and answers the client; see the top of this file.
+func (fp *fastProxy) exchange(x *server.FastExchange, head []byte, sc *fastScratch) server.FastOutcome {
+	var uc *upConn
+	n := 0
+	var err error
+	for {
+		var reused bool
+		if uc, reused = fp.pool.get(fp.addr); uc == nil {
+			c, derr := fp.pool.dial(fp.addr)
+			if derr != nil {
+				return server.FastDeclined // nothing was sent: ReverseProxy dials again and reports
+			}
+			uc = newUpConn(c)
+		}
+		if fp.headerTimeout > 0 {
+			uc.c.SetDeadline(time.Now().Add(fp.headerTimeout))
+		} else {
+			uc.c.SetDeadline(time.Time{})
+		}
+		_, err = uc.c.Write(head)
+		if err == nil {
+			n, err = readHead(uc.c, sc.resp[:])
+		}
+		if err != nil && n == 0 && reused && closedIdle(err) {
+			// The upstream closed a pooled connection before answering on it: http.Transport
+			// retries a GET or HEAD on another connection in this case, and so do we.
+			uc.c.Close()
+			continue
+		}
+		break
+	}
+	if err == nil {
+		var o server.FastOutcome
+		var ok bool
+		if o, ok, n, err = fp.answer(x, uc, sc, n); ok {
+			return o
+		}
+	}
+	// Anything else is ReverseProxy's to answer, from what the upstream sent.
+	x.Carry = &pending{c: uc.c, br: bufio.NewReader(io.MultiReader(bytes.NewReader(bytes.Clone(sc.resp[:n])), uc.c)), err: writeErr(err, n)}
+	return server.FastHandover
+}
+
+// writeErr keeps an error only when no response byte came: then the response cannot be read and
+// ReverseProxy answers the error; otherwise ReadResponse meets the error itself.
+func writeErr(err error, n int) error {
+	if n == 0 {
+		return err
+	}
+	return nil
+}
+
+// closedIdle is the transport's "server closed idle connection": EOF or a reset before any byte.
+func closedIdle(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// errHeadTooOdd is readHead's way of saying "not a head the fast path reads" (bare LF, too big).
+var errHeadTooOdd = errors.New("response head for the slow path")
+
+// readHead reads into buf until a CRLF CRLF is buffered and returns how many bytes it read; a bare
+// LF or a head larger than buf stops it with errHeadTooOdd (the bytes are kept for the slow path).
+func readHead(c net.Conn, buf []byte) (int, error) {
+	n := 0
+	for {
+		m, err := c.Read(buf[n:])
+		from := max(n-3, 0)
+		n += m
+		if k := bytes.Index(buf[from:n], crlfcrlf); k >= 0 {
+			if bareLFIn(buf[:from+k]) {
+				return n, errHeadTooOdd
+			}
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		if n == len(buf) || bareLFIn(buf[:n]) {
+			return n, errHeadTooOdd
+		}
+	}
+}
+
+func bareLFIn(b []byte) bool {
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			return true
+		}
+	}
+	return false
+}
+
+// answer writes a simple response back and reports ok; ok false means nothing was written and the
+// response, of which n bytes are buffered, is for the slow path (err: how reading it ended).
+func (fp *fastProxy) answer(x *server.FastExchange, uc *upConn, sc *fastScratch, n int) (o server.FastOutcome, ok bool, _ int, err error) {
+	end := bytes.Index(sc.resp[:n], crlfcrlf)
+	r, simple := fp.parseResponse(sc.resp[:end+2], sc.hs[:0])
+	if !simple {
+		return 0, false, n, nil
+	}
+	head := x.Req.Method == http.MethodHead
+	if !head && r.length > 0 && !r.haveType && !r.hasCE {
+		return 0, false, n, nil // net/http would sniff a Content-Type from the first write
+	}
+	bodyLen := r.length
+	if head {
+		bodyLen = 0 // a response to HEAD has no body, whatever its Content-Length says
+	}
+	fp.bodyDeadline(uc)
+	bodyStart := end + 4
+	// A body that fits is read whole before anything is written, so that an upstream failing
+	// half-way leaves the client's connection untouched for ReverseProxy's answer, as with the
+	// transport; a larger one streams, as ReverseProxy streams it.
+	if want := int64(bodyStart) + bodyLen; want <= int64(len(sc.resp)) {
+		for int64(n) < want {
+			m, rerr := uc.c.Read(sc.resp[n:want])
+			n += m
+			if rerr != nil && int64(n) < want {
+				return 0, false, n, nil // ReadResponse meets the same end again
+			}
+		}
+	}
+	// The client's head, as net/http writes ReverseProxy's: status line, the upstream's headers
+	// sorted, then Date when the upstream sent none, then Connection: close when closing.
+	dst := x.Out[:0]
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(r.status), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, http.StatusText(r.status)...)
+	dst = append(dst, crlf...)
+	for _, h := range r.hs {
+		dst = appendHeader(dst, h)
+	}
+	if !r.haveDate {
+		dst = append(dst, "Date: "...)
+		dst = time.Now().UTC().AppendFormat(dst, http.TimeFormat)
+		dst = append(dst, crlf...)
+	}
+	if !x.Keep {
+		dst = append(dst, "Connection: close\r\n"...)
+	}
+	dst = append(dst, crlf...)
+	x.Out = dst
+
+	body := sc.resp[bodyStart:n]
+	extra := int64(len(body)) > bodyLen // the upstream sent more than it announced
+	body = body[:min(int64(len(body)), bodyLen)]
+	sc.bufs[0], sc.bufs[1] = dst, body
+	sc.out = sc.bufs[:]
+	_, err = sc.out.WriteTo(x.Conn)
+	sc.bufs[0], sc.bufs[1] = nil, nil
+	if err != nil {
+		uc.c.Close()
+		return server.FastFailed, true, n, nil
+	}
+	x.Status, x.Bytes = r.status, bodyLen
+	if rest := bodyLen - int64(len(body)); rest > 0 {
+		// The rest of a large body goes from one socket to the other (splice on Linux).
+		if _, err := io.CopyN(x.Conn, uc.c, rest); err != nil {
+			uc.c.Close()
+			return server.FastFailed, true, n, nil
+		}
+	}
+	if extra || r.close {
+		uc.c.Close() // never reuse a connection whose next bytes are not a response's first
+	} else {
+		fp.pool.put(fp.addr, uc)
+	}
+	return server.FastServed, true, n, nil
+}
+
+func (fp *fastProxy) bodyDeadline(uc *upConn) {
+	if fp.bodyTimeout > 0 {
+		uc.c.SetDeadline(time.Now().Add(fp.bodyTimeout))
+	} else {
+		uc.c.SetDeadline(time.Time{})
+	}
+}
+
+// fastResponse is what parseResponse learnt of a simple response head.
+type fastResponse struct {
+	status                           int
+	length                           int64
+	hs                               []hdr // the headers to send on, sorted
+	close, haveType, hasCE, haveDate bool
+}
+
+// parseResponse reads head (ending in one CRLF) and reports ok only for a response the fast path
+// answers: HTTP/1.1, a final status with a body other than a fallback one, exactly one
+// Content-Length of plain digits, no Transfer-Encoding or Trailer, Connection only close or
+// keep-alive, every line a token, a colon and a value without control bytes.
+func (fp *fastProxy) parseResponse(head []byte, hs []hdr) (r fastResponse, ok bool) {
+	line, rest, _ := bytes.Cut(head, crlf)
+	if len(line) < 12 || string(line[:9]) != "HTTP/1.1 " || len(line) > 12 && line[12] != ' ' {
+		return r, false
+	}
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return r, false
+		}
+		r.status = r.status*10 + int(c-'0')
+	}
+	if r.status < 200 || r.status == http.StatusNoContent || r.status == http.StatusNotModified ||
+		r.status >= len(fp.g.proxy.fallback) || fp.g.proxy.fallback[r.status] || http.StatusText(r.status) == "" {
+		return r, false
+	}
+	r.length = -1
+	for len(rest) > 0 {
+		line, rest, _ = bytes.Cut(rest, crlf)
+		name, value, found := bytes.Cut(line, colon)
+		if !found || !isToken(name) {
+			return r, false
+		}
+		value = bytes.Trim(value, " \t")
+		for _, c := range value {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return r, false
+			}
+		}
+		switch {
+		case fold(name, "content-length"):
+			if r.length >= 0 || len(value) == 0 || len(value) > 18 {
+				return r, false
+			}
+			r.length = 0
+			for _, c := range value {
+				if c < '0' || c > '9' {
+					return r, false
+				}
+				r.length = r.length*10 + int64(c-'0')
+			}
+		case fold(name, "transfer-encoding"), fold(name, "trailer"), fold(name, "close"):
+			return r, false
+		case fold(name, "connection"):
+			for _, t := range bytes.Split(value, []byte(",")) {
+				switch t = bytes.Trim(t, " \t"); {
+				case fold(t, "close"):
+					r.close = true
+				case fold(t, "keep-alive"), len(t) == 0:
+				default:
+					return r, false // a header named in Connection is removed too: the slow path
+				}
+			}
+			continue
+		case fold(name, "keep-alive"), fold(name, "proxy-connection"), fold(name, "proxy-authenticate"),
+			fold(name, "proxy-authorization"), fold(name, "te"), fold(name, "upgrade"),
+			fold(name, "x-cf-forwarded-url"), fold(name, "x-cf-proxy-signature"), fold(name, "x-cf-proxy-metadata"):
+			continue // hop-by-hop (removeHopByHopHeaders) and route-service headers (modifyResponse)
+		case fold(name, "content-type"):
+			r.haveType = true
+		case fold(name, "content-encoding"):
+			if !r.hasCE && len(value) > 0 {
+				r.hasCE = true
+			}
+		case fold(name, "date"):
+			r.haveDate = true
+		}
+		if len(hs) == cap(hs) {
+			return r, false
+		}
+		hs = append(hs, hdr{name, value})
+	}
+	if r.length < 0 {
+		return r, false
+	}
+	sortHeaders(hs)
+	r.hs = hs
+	return r, true
+}
+
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !tokenChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChars = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// pending is an upstream exchange the fast path started and ReverseProxy finishes: the connection,
+// with the bytes already read from it in front, or the error that ended it before any byte came.
+type pending struct {
+	c   net.Conn
+	br  *bufio.Reader
+	err error
+}
+
+func (p *pending) Close() error { return p.c.Close() }
+
+type pendingKey struct{}
+
+// pendingTransport is the round tripper of a request the fast path already sent: it reads the
+// response as http.Transport's persistConn.readResponse does (ReadResponse, 1xx responses passed
+// to the trace and skipped, 101 with a writable body), and the connection closes with the body.
+type pendingTransport struct{}
+
+func (pendingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	p, _ := req.Context().Value(pendingKey{}).(*pending)
+	if p == nil {
+		return nil, errors.New("gate: no pending upstream exchange")
+	}
+	if p.err != nil {
+		p.c.Close()
+		return nil, p.err
+	}
+	trace := httptrace.ContextClientTrace(req.Context())
+	for {
+		resp, err := http.ReadResponse(p.br, req)
+		if err != nil {
+			p.c.Close()
+			return nil, err
+		}
+		if code := resp.StatusCode; code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
+			if trace != nil && trace.Got1xxResponse != nil {
+				if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+					p.c.Close()
+					return nil, err
+				}
+			}
+			continue
+		}
+		p.c.SetDeadline(time.Time{}) // the header timeout is over; the body has none, as in the transport
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			resp.Body = &rwBody{Reader: p.br, c: p.c}
+		} else {
+			resp.Body = &closingBody{ReadCloser: resp.Body, c: p.c}
+		}
+		return resp, nil
+	}
+}
+
+type closingBody struct {
+	io.ReadCloser
+	c net.Conn
+}
+
+func (b *closingBody) Close() error {
+	b.ReadCloser.Close()
+	return b.c.Close()
+}
+
+type rwBody struct {
+	io.Reader
+	c net.Conn
+}
+
+func (b *rwBody) Write(p []byte) (int, error) { return b.c.Write(p) }
+func (b *rwBody) Close() error                { return b.c.Close() }
+
+// servePending finishes, through ReverseProxy, an exchange the fast path started.
+func (p *proxy) servePending(w http.ResponseWriter, r *http.Request, e *entry, pe *pending) (fellBack bool) {
+	fw := writers.Get().(*fallbackWriter)
+	fw.ResponseWriter, fw.e, fw.target, fw.fellBack = w, e, nil, false
+	fw.p, fw.websocket = p, false
+	r = r.WithContext(context.WithValue(r.Context(), pendingKey{}, pe))
+	p.pendingRP.ServeHTTP(fw, r)
+	fellBack = fw.fellBack
+	fw.ResponseWriter, fw.e, fw.target, fw.p = nil, nil, nil, nil
+	writers.Put(fw)
+	return fellBack
+}
