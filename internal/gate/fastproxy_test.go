@@ -168,6 +168,18 @@ func exchange(t *testing.T, addr string, u *rawUpstream, reqs []string) []string
 	return got
 }
 
+// cutOff reduces answers that ended with the connection to that fact.
+func cutOff(answers []string) []string {
+	out := make([]string, len(answers))
+	for i, a := range answers {
+		if strings.HasSuffix(a, "<closed>") {
+			a = "<closed>"
+		}
+		out[i] = a
+	}
+	return out
+}
+
 var dateRE = regexp.MustCompile(`Date: [A-Za-z]{3}, \d\d [A-Za-z]{3} \d{4} \d\d:\d\d:\d\d GMT\r\n`)
 
 // A normal answer naming the request it answers, so that a desynchronised pool shows.
@@ -186,6 +198,9 @@ type diffCase struct {
 	late       string // bytes the upstream sends after the first answer, a moment later
 	settings   map[string]string
 	wantFast   bool // the first answer must come from the fast path (checked by the pool)
+	// racy: ReverseProxy itself sends the head before aborting on some runs and not on others;
+	// compare only that the answer was cut off.
+	racy bool
 }
 
 const get = "GET /p HTTP/1.1\r\nHost: gate.example\r\n\r\n"
@@ -238,7 +253,7 @@ func diffCases() []diffCase {
 		{name: "unasked 100 Continue", reqs: []string{get, get}, first: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"},
 		{name: "101 without an upgrade", reqs: []string{get, get}, first: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", closeAfter: true},
 		{name: "chunked", reqs: []string{get, get}, first: "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
-		{name: "bad chunk size", reqs: []string{get, get}, first: "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"},
+		{name: "bad chunk size", reqs: []string{get, get}, first: "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", racy: true},
 		{name: "chunked with trailers", reqs: []string{get, get}, first: "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTrailer: X-T\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n"},
 		{name: "TE gzip, chunked", reqs: []string{get, get}, first: "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", closeAfter: true},
 		{name: "TE identity", reqs: []string{get, get}, first: "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello", closeAfter: true},
@@ -286,7 +301,7 @@ func TestFastProxyMatchesReverseProxy(t *testing.T) {
 				}
 				f, addr := openGate(t, up, fast, settings)
 				client = exchange(t, addr, u, tc.reqs[:1])
-				pooled = f.fastPooled()
+				pooled = f.waitPooled()
 				if len(tc.reqs) > 1 {
 					client = append(client, exchange(t, addr, u, tc.reqs[1:])...)
 				}
@@ -309,6 +324,9 @@ func TestFastProxyMatchesReverseProxy(t *testing.T) {
 			fc, sc := fastClient, slowClient
 			if tc.late != "" {
 				fc, sc = fc[:1], sc[:1]
+			}
+			if tc.racy {
+				fc, sc = cutOff(fc), cutOff(sc)
 			}
 			if fmt.Sprint(fc) != fmt.Sprint(sc) {
 				t.Errorf("the client received\nfast path: %q\nReverseProxy: %q", fc, sc)
@@ -438,10 +456,20 @@ func fastRoundTrip(t testing.TB) (net.Conn, []byte, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.fastPooled() == 0 {
+	if f.waitPooled() == 0 {
 		t.Fatalf("not answered by the fast path: %q", buf[:n])
 	}
 	return c, req, buf[:n]
+}
+
+// waitPooled gives the fast path a moment to pool the connection after the client has its answer
+// (the connection goes back after the answer is written), and returns fastPooled.
+func (f *fixture) waitPooled() int {
+	for deadline := time.Now().Add(300 * time.Millisecond); ; time.Sleep(5 * time.Millisecond) {
+		if n := f.fastPooled(); n > 0 || time.Now().After(deadline) {
+			return n
+		}
+	}
 }
 
 // fastPooled counts the idle upstream connections of the fast path's pool.

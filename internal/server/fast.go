@@ -229,7 +229,7 @@ type fastConn struct {
 	remote    string
 	bufs      [2][]byte
 	out       net.Buffers
-	forwarded [1]string // the request's X-Forwarded-For while it is logged
+	forwarded [1]string    // the request's X-Forwarded-For while it is logged
 	x         FastExchange // reused for every forwarded request
 }
 
