@@ -3,7 +3,6 @@ package gate
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -322,21 +321,7 @@ func sortHeaders(hs []hdr) {
 }
 
 // fold reports whether b is lower in any case.
-func fold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
+func fold(b []byte, lower string) bool { return server.EqualFold(b, lower) }
 
 // unsafeBytes views s as bytes that are only read, without copying.
 func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
@@ -563,7 +548,7 @@ func (fp *fastProxy) parseResponse(head []byte, hs []hdr) (r fastResponse, ok bo
 	for len(rest) > 0 {
 		line, rest, _ = bytes.Cut(rest, crlf)
 		name, value, found := bytes.Cut(line, colon)
-		if !found || !isToken(name) {
+		if !found || !server.IsToken(name) {
 			return r, false
 		}
 		value = bytes.Trim(value, " \t")
@@ -622,32 +607,6 @@ func (fp *fastProxy) parseResponse(head []byte, hs []hdr) (r fastResponse, ok bo
 	r.hs = hs
 	return r, true
 }
-
-func isToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if !tokenChars[c] {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenChars = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
 
 // pending is an upstream exchange the fast path started and ReverseProxy finishes: the connection,
 // with the bytes already read from it in front, or the error that ended it before any byte came.
@@ -718,16 +677,3 @@ type rwBody struct {
 
 func (b *rwBody) Write(p []byte) (int, error) { return b.c.Write(p) }
 func (b *rwBody) Close() error                { return b.c.Close() }
-
-// servePending finishes, through ReverseProxy, an exchange the fast path started.
-func (p *proxy) servePending(w http.ResponseWriter, r *http.Request, e *entry, pe *pending) (fellBack bool) {
-	fw := writers.Get().(*fallbackWriter)
-	fw.ResponseWriter, fw.e, fw.target, fw.fellBack = w, e, nil, false
-	fw.p, fw.websocket = p, false
-	r = r.WithContext(context.WithValue(r.Context(), pendingKey{}, pe))
-	p.pendingRP.ServeHTTP(fw, r)
-	fellBack = fw.fellBack
-	fw.ResponseWriter, fw.e, fw.target, fw.p = nil, nil, nil, nil
-	writers.Put(fw)
-	return fellBack
-}

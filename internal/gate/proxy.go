@@ -141,15 +141,25 @@ func newProxy(g *Gate, transport http.RoundTripper, m *metrics.Metrics) *proxy {
 
 // serve proxies r and reports whether the unplanned response answered instead.
 func (p *proxy) serve(w http.ResponseWriter, r *http.Request, e *entry, target *url.URL) (fellBack bool) {
-	fw := writers.Get().(*fallbackWriter)
-	fw.ResponseWriter, fw.e, fw.target, fw.fellBack = w, e, target, false
-	fw.p, fw.websocket = p, isWebSocket(r)
 	if target != nil {
 		// Rewrite sees only the request: hand it the target already checked, rather than parse
 		// and check the header a second time.
 		r = r.WithContext(context.WithValue(r.Context(), targetKey{}, target))
 	}
-	p.rp.ServeHTTP(fw, r)
+	return p.serveWith(p.rp, w, r, e, target)
+}
+
+// servePending finishes, through ReverseProxy, an exchange the fast proxy path started.
+func (p *proxy) servePending(w http.ResponseWriter, r *http.Request, e *entry, pe *pending) (fellBack bool) {
+	r = r.WithContext(context.WithValue(r.Context(), pendingKey{}, pe))
+	return p.serveWith(p.pendingRP, w, r, e, nil)
+}
+
+func (p *proxy) serveWith(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request, e *entry, target *url.URL) (fellBack bool) {
+	fw := writers.Get().(*fallbackWriter)
+	fw.ResponseWriter, fw.e, fw.target, fw.fellBack = w, e, target, false
+	fw.p, fw.websocket = p, isWebSocket(r)
+	rp.ServeHTTP(fw, r)
 	fellBack = fw.fellBack
 	fw.ResponseWriter, fw.e, fw.target, fw.p = nil, nil, nil, nil
 	writers.Put(fw)

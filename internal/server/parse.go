@@ -208,6 +208,13 @@ func str(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
+// EqualFold reports whether b is lower (ASCII lower case) in any case; IsToken whether b is an
+// RFC 9110 token, as header names are. The gate's fast proxy path reads upstream heads with them.
+func EqualFold(b []byte, lower string) bool { return equalFold(b, lower) }
+
+// IsToken: see EqualFold.
+func IsToken(b []byte) bool { return isToken(b) }
+
 func equalFold(b []byte, lower string) bool {
 	if len(b) != len(lower) {
 		return false
