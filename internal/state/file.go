@@ -24,10 +24,12 @@ type fileStore struct {
 
 	mu sync.Mutex // serializes this process's writes
 	closing
+
+	historyMax int64 // rotate the history file at this size
 }
 
 func newFile(path string, log *slog.Logger) *fileStore {
-	return &fileStore{path: path, log: log, closing: closing{done: make(chan struct{})}}
+	return &fileStore{path: path, log: log, closing: closing{done: make(chan struct{})}, historyMax: historyFileMax}
 }
 
 func (f *fileStore) Load(ctx context.Context) (State, error) {

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Memory is a Store that lives in one process: the default when a single
@@ -13,6 +14,12 @@ type Memory struct {
 	saved bool // anything was ever saved: SaveIfEmpty's "empty"
 	closing
 	watchers map[chan struct{}]struct{}
+
+	// The history is a ring of HistoryCap entries: hist[next] is the oldest once it is full.
+	hist   []Entry
+	next   int
+	lastID entryID
+	claims claims
 }
 
 // NewMemory returns an empty in-process store.
@@ -124,3 +131,57 @@ func (m *Memory) Watch(ctx context.Context, fn func(State)) error {
 
 // Close implements Store.
 func (m *Memory) Close() error { return m.close() }
+
+// Append implements Store.
+func (m *Memory) Append(ctx context.Context, e Entry) (Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return Entry{}, err
+	}
+	if _, err := encodeEntry(e); err != nil { // the same limit as the other stores
+		return Entry{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.isClosed() {
+		return Entry{}, ErrClosed
+	}
+	m.lastID = nextID(m.lastID, time.Now())
+	e.ID = m.lastID.String()
+	if len(m.hist) < HistoryCap {
+		m.hist = append(m.hist, e)
+	} else {
+		m.hist[m.next] = e
+		m.next = (m.next + 1) % HistoryCap
+	}
+	return e, nil
+}
+
+// History implements Store.
+func (m *Memory) History(ctx context.Context, q HistoryQuery) ([]Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := q.check(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.isClosed() {
+		return nil, ErrClosed
+	}
+	ordered := make([]Entry, 0, len(m.hist))
+	ordered = append(ordered, m.hist[m.next:]...)
+	ordered = append(ordered, m.hist[:m.next]...)
+	return q.apply(ordered), nil
+}
+
+// Claim implements Store.
+func (m *Memory) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if m.isClosed() {
+		return false, ErrClosed
+	}
+	return m.claims.claim(key, ttl, time.Now()), nil
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -380,4 +381,83 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
+}
+
+// historyKey is the stream that holds the history, beside the state's key.
+func (r *redisStore) historyKey() string { return r.key + ":history" }
+
+// Append implements Store. XADD with an approximate MAXLEN keeps the stream capped at about
+// HistoryCap entries at no cost per append (Redis trims whole nodes); Redis assigns the ID, so IDs
+// grow across every instance.
+func (r *redisStore) Append(ctx context.Context, e Entry) (Entry, error) {
+	if r.isClosed() {
+		return Entry{}, ErrClosed
+	}
+	e.ID = ""
+	b, err := encodeEntry(e)
+	if err != nil {
+		return Entry{}, err
+	}
+	id, err := r.client.XAdd(ctx, &redis.XAddArgs{
+		Stream: r.historyKey(),
+		MaxLen: HistoryCap,
+		Approx: true,
+		Values: []string{"entry", string(b)},
+	}).Result()
+	if err != nil {
+		return Entry{}, fmt.Errorf("redis xadd %s: %w", r.historyKey(), err)
+	}
+	e.ID = id
+	return e, nil
+}
+
+// History implements Store.
+func (r *redisStore) History(ctx context.Context, q HistoryQuery) ([]Entry, error) {
+	if r.isClosed() {
+		return nil, ErrClosed
+	}
+	if err := q.check(); err != nil {
+		return nil, err
+	}
+	var (
+		msgs []redis.XMessage
+		err  error
+	)
+	switch {
+	case q.After != "":
+		msgs, err = r.client.XRange(ctx, r.historyKey(), "("+q.After, "+").Result()
+	case q.Limit > 0 && q.Scope == "":
+		msgs, err = r.client.XRevRangeN(ctx, r.historyKey(), "+", "-", int64(q.Limit)).Result()
+		slices.Reverse(msgs)
+	default:
+		msgs, err = r.client.XRange(ctx, r.historyKey(), "-", "+").Result()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis xrange %s: %w", r.historyKey(), err)
+	}
+	entries := make([]Entry, 0, len(msgs))
+	for _, m := range msgs {
+		v, _ := m.Values["entry"].(string)
+		e, err := decodeEntry([]byte(v))
+		if err != nil {
+			r.log.Warn("skipping an unreadable history entry", "stream", r.historyKey(), "id", m.ID, "error", err)
+			continue
+		}
+		e.ID = m.ID
+		entries = append(entries, e)
+	}
+	return q.apply(entries), nil
+}
+
+// Claim implements Store with SET NX: Redis runs commands one at a time, so exactly one of the
+// instances that race for a key gets it.
+func (r *redisStore) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if r.isClosed() {
+		return false, ErrClosed
+	}
+	ok, err := r.client.SetNX(ctx, r.key+":claim:"+key, "1", ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis set %s:claim:… if absent: %w", r.key, err)
+	}
+	return ok, nil
 }

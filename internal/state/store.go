@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // Store keeps one State where every instance that shares it can reach it.
@@ -40,6 +41,16 @@ type Store interface {
 	// ends, ErrClosed when the store is closed, and another error when it can
 	// no longer watch; the caller may then call Watch again.
 	Watch(ctx context.Context, fn func(State)) error
+	// Append adds e to the history kept beside the state and returns it with the ID the store
+	// gave it; IDs grow with every append, whichever instance appends. The history is capped
+	// (HistoryCap entries, or a rotated file): the oldest entries make room for new ones.
+	Append(ctx context.Context, e Entry) (Entry, error)
+	// History returns the entries q selects, oldest first.
+	History(ctx context.Context, q HistoryQuery) ([]Entry, error)
+	// Claim reports whether the caller is the first, among every instance sharing the store, to
+	// claim key within ttl. Webhooks claim each history entry, so that of all the instances that
+	// see an entry exactly one delivers it.
+	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	// Close releases the store's resources and ends its watches. Later calls
 	// return ErrClosed.
 	Close() error

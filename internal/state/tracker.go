@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,21 +117,71 @@ func (t *Tracker) OnChange(fn func(old, new State)) {
 	t.hooks = append(t.hooks, fn)
 }
 
-// Set saves s through the store and makes it current here at once, without
-// waiting for the store's notification. A zero ChangedAt is set to now. If
-// the save fails, nothing changes and the error says why. Set replaces the whole
-// state; to change one scope, or anything that must keep what others wrote, use Update.
+// Set replaces the whole state with s, as Change does, recording the change as made through the
+// admin API by s.ChangedBy. To change one scope, or anything that must keep what others wrote, use
+// ChangeScope or Update.
 func (t *Tracker) Set(ctx context.Context, s State) error {
+	_, err := t.Change(ctx, s, Origin{Via: ViaAPI})
+	return err
+}
+
+// Change saves s through the store, replacing the whole state, makes it current here at once
+// without waiting for the store's notification, and records the change of the whole site's switch,
+// made by o, in the store's history. A zero ChangedAt is set to now. If the save fails, nothing
+// changes and the error says why. A history that cannot be written does not undo a change that is
+// already live: it is logged, and the returned entry has no ID.
+func (t *Tracker) Change(ctx context.Context, s State, o Origin) (Entry, error) {
 	if s.ChangedAt.IsZero() {
 		s.ChangedAt = time.Now().UTC().Round(0)
 	}
-	_, err := t.write(ctx, func() (State, error) { return s, t.store.Save(ctx, s) })
-	return err
+	old := t.Current()
+	if _, err := t.write(ctx, func() (State, error) { return s, t.store.Save(ctx, s) }); err != nil {
+		return Entry{}, err
+	}
+	o.Scope = ""
+	return t.record(ctx, old.Global(), s.Global(), o), nil
+}
+
+// ChangeScope switches scope ("" the whole site) to sc as one step (Store.Update, so a change of
+// another scope made meanwhile is kept), makes the result current here at once, and records the
+// change, made by o, in the history. A zero ChangedAt is set to now. check, when not nil, sees the
+// stored state first and may refuse the change (an unknown scope); its error is returned wrapped,
+// with nothing changed.
+func (t *Tracker) ChangeScope(ctx context.Context, scope string, sc Scope, o Origin, check func(State) error) (Entry, error) {
+	if sc.ChangedAt.IsZero() {
+		sc.ChangedAt = time.Now().UTC().Round(0)
+	}
+	var old Scope
+	_, err := t.Update(ctx, func(cur State) (State, error) {
+		if check != nil {
+			if err := check(cur); err != nil {
+				return State{}, err
+			}
+		}
+		old = cur.Switch(scope)
+		return cur.WithScope(scope, sc), nil
+	})
+	if err != nil {
+		return Entry{}, err
+	}
+	o.Scope = scope
+	return t.record(ctx, old, sc, o), nil
+}
+
+// record appends the change from old to new to the history, logging a failure.
+func (t *Tracker) record(ctx context.Context, old, new Scope, o Origin) Entry {
+	e, err := Record(ctx, t.store, old, new, o)
+	if err != nil {
+		t.log.Error("the change is live but could not be recorded in the history", "error", err, "scope", o.Scope, "on", new.On)
+		return NewEntry(old, new, o, new.ChangedAt)
+	}
+	return e
 }
 
 // Update changes the stored state with fn as one step (Store.Update) and makes the result current
 // here at once. fn may run more than once and must only compute the new state from the one it is
 // given. An error from fn is returned wrapped (errors.Is and errors.As find it), with nothing changed.
+// Update records nothing in the history: it is for what is not a change of a switch (Publish).
 func (t *Tracker) Update(ctx context.Context, fn func(State) (State, error)) (State, error) {
 	return t.write(ctx, func() (State, error) { return t.store.Update(ctx, fn) })
 }
@@ -173,6 +224,14 @@ func (t *Tracker) write(ctx context.Context, save func() (State, error)) (State,
 	t.read(ctx, "set")
 	return s, nil
 }
+
+// History reads the store's history.
+func (t *Tracker) History(ctx context.Context, q HistoryQuery) ([]Entry, error) {
+	return t.store.History(ctx, q)
+}
+
+// Store is the store the tracker follows, for the parts that share it (webhooks claim in it).
+func (t *Tracker) Store() Store { return t.store }
 
 // Run keeps the current state up to date until ctx ends: it watches the
 // store, reads it once at start and then every repair interval (more often
@@ -261,8 +320,17 @@ func (t *Tracker) restore(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	// Only into an empty store: a state someone saved since the read must win over ours.
-	if _, err := t.store.SaveIfEmpty(sctx, cur); err != nil && ctx.Err() == nil {
+	saved, err := t.store.SaveIfEmpty(sctx, cur)
+	if err != nil && ctx.Err() == nil {
 		t.log.Warn("writing the last known state back failed; keeping it here and trying again at the next read", "error", err)
+	}
+	if !saved {
+		return
+	}
+	// Only the instance whose write went in records it, so the history says it once.
+	host, _ := os.Hostname()
+	if _, err := Record(sctx, t.store, Scope{}, cur.Global(), Origin{Who: "instance " + host, Via: ViaRepair, Addr: host, Event: EventRepaired}); err != nil {
+		t.log.Warn("the state was written back but could not be recorded in the history", "error", err)
 	}
 }
 

@@ -455,6 +455,11 @@ func TestTrackerRestoresAStoreThatLostItsState(t *testing.T) {
 	if got := tr.Current(); !got.Equal(want) {
 		t.Errorf("Current after the store came back empty: got %+v, want %+v", got, want)
 	}
+	// The restarted Redis lost the history too; what it holds now is the repair, once.
+	eventually(t, "the repair is in the history", func() bool {
+		h, err := other.History(t.Context(), state.HistoryQuery{})
+		return err == nil && len(h) == 1 && h[0].Event == state.EventRepaired && h[0].Via == state.ViaRepair && h[0].On && h[0].Message == want.Message
+	})
 }
 
 // A state saved by someone else while the store was empty wins over the one the tracker restores.

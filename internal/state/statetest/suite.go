@@ -34,6 +34,8 @@ func Run(t *testing.T, newBacking Backing) {
 		}
 	}
 
+	runHistory(t, open)
+
 	t.Run("EmptyIsZero", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)()
