@@ -174,7 +174,9 @@ func parseID(s string) (entryID, bool) {
 
 func (a entryID) after(b entryID) bool { return a.ms > b.ms || a.ms == b.ms && a.seq > b.seq }
 
-func (a entryID) String() string { return strconv.FormatUint(a.ms, 10) + "-" + strconv.FormatUint(a.seq, 10) }
+func (a entryID) String() string {
+	return strconv.FormatUint(a.ms, 10) + "-" + strconv.FormatUint(a.seq, 10)
+}
 
 // nextID returns the ID that follows last at now: now's millisecond, or last's with the next
 // sequence number when the clock has not moved past it (the rule of Redis's XADD *).
@@ -241,4 +243,3 @@ func (c *claims) claim(key string, ttl time.Duration, now time.Time) bool {
 	c.m[key] = now.Add(ttl)
 	return true
 }
-
