@@ -60,7 +60,7 @@ func TestAuth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest("GET", s.URL+tt.query, nil)
+			req, _ := http.NewRequest("GET", s.URL+DefaultPath+tt.query, nil)
 			if tt.auth != "" {
 				req.Header.Set("Authorization", tt.auth)
 			}
@@ -80,7 +80,7 @@ func TestRequests(t *testing.T) {
 	t.Parallel()
 	s, tr := newServer(t)
 	do := func(method, body string) (int, string) {
-		req, _ := http.NewRequest(method, s.URL, strings.NewReader(body))
+		req, _ := http.NewRequest(method, s.URL+DefaultPath, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -127,7 +127,7 @@ func TestRequests(t *testing.T) {
 func TestClient(t *testing.T) {
 	t.Parallel()
 	s, tr := newServer(t)
-	c, err := NewClient(s.URL+"/admin/state", token, nil)
+	c, err := NewClient(s.URL+DefaultPath, token, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestClient(t *testing.T) {
 		t.Errorf("status: got %+v, %v", st, err)
 	}
 
-	bad, _ := NewClient(s.URL+"/admin/state", token+"x", nil)
+	bad, _ := NewClient(s.URL+DefaultPath, token+"x", nil)
 	var he *HTTPError
 	if _, err := bad.Status(ctx); !errors.As(err, &he) || he.Status != 401 || !strings.Contains(err.Error(), "MAINTPAGE_ADMIN_TOKEN") {
 		t.Errorf("wrong token: got %v, want a 401 HTTPError that says what to set", err)

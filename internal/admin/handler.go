@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -9,7 +10,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,24 +54,53 @@ type Request struct {
 	ChangedBy string    `json:"changed_by,omitempty"`
 }
 
+// Token is one named admin token.
+type Token struct {
+	Name  string
+	Token string
+}
+
 // Options configure a Handler.
 type Options struct {
-	Tracker    *state.Tracker
-	Token      string   // required; New refuses an empty one
+	Tracker *state.Tracker
+	// Tokens open the API and the page; New refuses an empty list. Token, when set, is one more,
+	// named "admin" (the single admin_token).
+	Tokens     []Token
+	Token      string
 	EndAtUntil bool     // as the gate is configured, for Status.Active
 	Scopes     []string // the configured scopes; a change of any other is refused
 	Log        *slog.Logger
 	Now        func() time.Time // nil: time.Now
+	// Prefix is the reserved prefix the handler is mounted under (default /_maintenance/).
+	Prefix string
+	// ClientAddr names the client of a request for the history and the sign-in limit; nil uses
+	// the peer's address.
+	ClientAddr func(*http.Request) string
+	// SessionTTL is how long a sign-in to the page lasts; zero means 8h.
+	SessionTTL time.Duration
+	// Accent is the page's accent colour, so that the admin page looks like its maintenance page.
+	Accent string
 }
 
-// Handler serves the admin API on whatever path it is mounted.
+// Handler serves the admin API and page under <prefix>admin/.
 type Handler struct {
 	tr         *state.Tracker
-	tokenHash  [sha256.Size]byte
+	tokens     []tokenKey
 	endAtUntil bool
 	scopes     []string
 	log        *slog.Logger
 	now        func() time.Time
+	prefix     string
+	clientAddr func(*http.Request) string
+	page       *page
+}
+
+// tokenKey is a token as the handler keeps it: the hash compared in constant time, and the key
+// that signs the token's sessions, so that changing a token ends the sessions it opened.
+type tokenKey struct {
+	name       string
+	hash       [sha256.Size]byte
+	sessionKey []byte
 }
 
 // maxBody bounds a request body; a state is a few hundred bytes.
@@ -75,29 +109,71 @@ const maxBody = 64 << 10
 // saveTimeout bounds one save to the store, so a hanging store answers 503 rather than hanging.
 const saveTimeout = 5 * time.Second
 
-// NewHandler returns the admin API over tr.
+// NewHandler returns the admin API and page over tr.
 func NewHandler(o Options) (*Handler, error) {
-	if o.Token == "" {
+	toks := o.Tokens
+	if o.Token != "" {
+		toks = append([]Token{{Name: "admin", Token: o.Token}}, toks...)
+	}
+	if len(toks) == 0 {
 		return nil, errors.New("admin: no token: the admin API stays closed without one")
 	}
-	h := &Handler{tr: o.Tracker, tokenHash: sha256.Sum256([]byte(o.Token)), endAtUntil: o.EndAtUntil, scopes: o.Scopes, log: o.Log, now: o.Now}
+	h := &Handler{tr: o.Tracker, endAtUntil: o.EndAtUntil, scopes: o.Scopes, log: o.Log, now: o.Now, prefix: o.Prefix, clientAddr: o.ClientAddr}
+	for _, t := range toks {
+		if t.Token == "" || t.Name == "" {
+			return nil, errors.New("admin: a token without a name or value")
+		}
+		mac := hmac.New(sha256.New, []byte(t.Token))
+		mac.Write([]byte("maintpage admin session v1"))
+		h.tokens = append(h.tokens, tokenKey{name: t.Name, hash: sha256.Sum256([]byte(t.Token)), sessionKey: mac.Sum(nil)})
+	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	if h.now == nil {
 		h.now = time.Now
 	}
+	if h.prefix == "" {
+		h.prefix = "/_maintenance/"
+	}
+	if h.clientAddr == nil {
+		h.clientAddr = peerAddr
+	}
+	var err error
+	if h.page, err = newPage(h, o); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 
+func peerAddr(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// ServeHTTP answers everything under <prefix>admin/: the API (state, history) and the page.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch strings.TrimPrefix(r.URL.Path, h.prefix+"admin/") {
+	case "state":
+		h.serveState(w, r)
+	case "history":
+		h.serveHistory(w, r)
+	default:
+		h.page.ServeHTTP(w, r)
+	}
+}
+
+func (h *Handler) serveState(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if r.URL.RawQuery != "" {
 		// A token in a URL ends up in proxy logs and browser history; refuse before looking at it.
 		writeError(w, http.StatusBadRequest, "the admin API takes no query parameters; send the token as Authorization: Bearer <admin_token>, never in the URL")
 		return
 	}
-	if !h.authorized(r) {
+	name, ok := h.bearer(r)
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="maintpage admin"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized: send Authorization: Bearer <admin_token>")
 		return
@@ -106,27 +182,40 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet, http.MethodHead:
 		h.writeStatus(w, http.StatusOK)
 	case http.MethodPut, http.MethodPost:
-		h.set(w, r)
+		h.set(w, r, name)
 	case http.MethodDelete:
-		h.off(w, r)
+		h.off(w, r, name)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
 		writeError(w, http.StatusMethodNotAllowed, "use GET to read the state, PUT or POST to set it, DELETE to turn maintenance off")
 	}
 }
 
-// authorized compares hashes, so the comparison takes the same time whatever the token's length.
-func (h *Handler) authorized(r *http.Request) bool {
-	auth := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
+// bearer returns the name of the token in the Authorization header.
+func (h *Handler) bearer(r *http.Request) (string, bool) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
-		tok = ""
+		return "", false
 	}
-	got := sha256.Sum256([]byte(tok))
-	return ok && subtle.ConstantTimeCompare(got[:], h.tokenHash[:]) == 1
+	return h.tokenName(tok)
 }
 
-func (h *Handler) set(w http.ResponseWriter, r *http.Request) {
+// tokenName compares hashes, so the comparison takes the same time whatever the token's length,
+// and compares with every token, so the time does not tell which one came close.
+func (h *Handler) tokenName(tok string) (string, bool) {
+	got := sha256.Sum256([]byte(tok))
+	name, found := "", 0
+	for _, t := range h.tokens {
+		eq := subtle.ConstantTimeCompare(got[:], t.hash[:])
+		if eq == 1 {
+			name = t.name
+		}
+		found |= eq
+	}
+	return name, found == 1 && tok != ""
+}
+
+func (h *Handler) set(w http.ResponseWriter, r *http.Request, token string) {
 	var req Request
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
@@ -147,10 +236,10 @@ func (h *Handler) set(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "until must be after start")
 		return
 	}
-	h.save(w, r, req.Scope, s)
+	h.save(w, r, req.Scope, s, token)
 }
 
-func (h *Handler) off(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) off(w http.ResponseWriter, r *http.Request, token string) {
 	s := state.Scope{On: false}
 	// An optional body may say which scope, who and why; anything else in it is ignored.
 	var req Request
@@ -161,31 +250,139 @@ func (h *Handler) off(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.Reason, s.ChangedBy = req.Reason, req.ChangedBy
-	h.save(w, r, req.Scope, s)
+	h.save(w, r, req.Scope, s, token)
 }
 
 // save switches scope ("" the whole site) to s. A scope the configuration does not name is
-// refused, except to turn off one the state still holds from an earlier configuration.
-func (h *Handler) save(w http.ResponseWriter, r *http.Request, scope string, s state.Scope) {
-	if err := state.CheckScope(scope, h.scopes); err != nil {
-		if _, stored := h.tr.Current().Scopes[scope]; s.On || !stored {
-			writeError(w, http.StatusBadRequest, err.Error())
+// refused, except to turn off one the state still holds from an earlier configuration. Who is what
+// the caller says (changed_by, as the CLI sends $USER@host), else the token's name; the history
+// keeps the token's name beside it either way.
+func (h *Handler) save(w http.ResponseWriter, r *http.Request, scope string, s state.Scope, token string) {
+	if s.ChangedBy == "" {
+		s.ChangedBy = token
+	}
+	if err := h.change(r, scope, s, state.Origin{Who: s.ChangedBy, Token: token, Via: state.ViaAPI}); err != nil {
+		var se scopeError
+		if errors.As(err, &se) {
+			writeError(w, http.StatusBadRequest, se.Error())
 			return
 		}
-	}
-	if s.ChangedBy == "" {
-		s.ChangedBy = "admin API"
-	}
-	s.ChangedAt = h.now().UTC().Round(0)
-	ctx, cancel := context.WithTimeout(r.Context(), saveTimeout)
-	defer cancel()
-	if _, err := h.tr.Update(ctx, func(cur state.State) (state.State, error) { return cur.WithScope(scope, s), nil }); err != nil {
-		h.log.Error("admin API: saving the state failed", "error", err, "scope", scope, "on", s.On, "changed_by", s.ChangedBy)
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("the state store did not take the change, nothing changed: %v", err))
 		return
 	}
-	h.log.Info("admin API: state set", "scope", scope, "on", s.On, "changed_by", s.ChangedBy, "reason", s.Reason, "remote", r.RemoteAddr)
 	h.writeStatus(w, http.StatusOK)
+}
+
+// change saves s for the API and the page alike.
+func (h *Handler) change(r *http.Request, scope string, s state.Scope, o state.Origin) error {
+	s.ChangedAt = h.now().UTC().Round(0)
+	o.Addr = h.clientAddr(r)
+	// The scope is checked against the stored state, in the same step as the change.
+	check := func(cur state.State) error {
+		if err := state.CheckScope(scope, h.scopes); err != nil {
+			// Turning off a scope the state still holds from an earlier configuration is allowed.
+			if _, stored := cur.Scopes[scope]; s.On || !stored {
+				return scopeError{err}
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), saveTimeout)
+	defer cancel()
+	if _, err := h.tr.ChangeScope(ctx, scope, s, o, check); err != nil {
+		if !errors.As(err, new(scopeError)) {
+			h.log.Error("admin: saving the state failed", "error", err, "scope", scope, "on", s.On, "changed_by", s.ChangedBy, "via", o.Via)
+		}
+		return err
+	}
+	h.log.Info("admin: state set", "scope", scope, "on", s.On, "changed_by", s.ChangedBy, "token", o.Token, "via", o.Via, "reason", s.Reason, "remote", o.Addr)
+	return nil
+}
+
+// scopeError is a change refused because its scope is not configured.
+type scopeError struct{ error }
+
+// History is what GET <prefix>admin/history returns: newest first.
+type History struct {
+	Entries []state.Entry `json:"entries"`
+}
+
+// historyTimeout bounds one read of the history.
+const historyTimeout = 5 * time.Second
+
+// maxHistoryLimit bounds ?limit, and is the default: the store keeps about this many anyway.
+const maxHistoryLimit = state.HistoryCap
+
+func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if _, ok := h.bearer(r); !ok {
+		if _, ok := h.page.session(r); !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="maintpage admin"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized: send Authorization: Bearer <admin_token>")
+			return
+		}
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, "the history is read-only: use GET")
+		return
+	}
+	q, err := parseHistoryQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	entries, err := h.history(r.Context(), q)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("the state store could not be read: %v", err))
+		return
+	}
+	b, err := json.Marshal(History{Entries: entries})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(b, '\n')) //nolint:errcheck // a client that went away is not our error
+}
+
+// history reads the newest entries q selects, newest first.
+func (h *Handler) history(ctx context.Context, q state.HistoryQuery) ([]state.Entry, error) {
+	ctx, cancel := context.WithTimeout(ctx, historyTimeout)
+	defer cancel()
+	entries, err := h.tr.History(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(entries)
+	if entries == nil {
+		entries = []state.Entry{}
+	}
+	return entries, nil
+}
+
+// parseHistoryQuery reads ?limit=N&scope=S; anything else is refused rather than ignored, so a
+// typo does not silently show everything.
+func parseHistoryQuery(v url.Values) (state.HistoryQuery, error) {
+	q := state.HistoryQuery{Limit: 100}
+	for k, vs := range v {
+		if len(vs) != 1 {
+			return q, fmt.Errorf("give %s once", k)
+		}
+		switch k {
+		case "limit":
+			n, err := strconv.Atoi(vs[0])
+			if err != nil || n < 1 || n > maxHistoryLimit {
+				return q, fmt.Errorf("limit must be a number from 1 to %d", maxHistoryLimit)
+			}
+			q.Limit = n
+		case "scope":
+			q.Scope = vs[0]
+		default:
+			return q, fmt.Errorf("unknown parameter %q: use limit and scope", k)
+		}
+	}
+	return q, nil
 }
 
 // Current reports the state and the store's health as the gate sees them.

@@ -69,8 +69,13 @@ type Config struct {
 	// that a reload with a broken file keeps the old configuration.
 	UpstreamCAFile             string
 	UpstreamCAPEM              []byte
-	UpstreamInsecureSkipVerify bool   // accept any certificate upstream: test foundations only
-	AdminToken                 string // opens <prefix>admin/state; off when empty
+	UpstreamInsecureSkipVerify bool          // accept any certificate upstream: test foundations only
+	AdminToken                 string        // opens <prefix>admin/state; off when empty
+	AdminTokens                []AdminToken  // named tokens, beside AdminToken; see AllAdminTokens
+	AdminSessionTTL            time.Duration // how long an admin page sign-in lasts
+	Webhooks                   []Webhook
+	WebhookRetryFor            time.Duration // how long a delivery is retried
+	WebhookQueue               int           // deliveries waiting at most; more are dropped and counted
 	BypassCIDRs                []netip.Prefix
 	TrustedProxies             []netip.Prefix // X-Forwarded-For is believed only from these
 	BypassSecret               string         // enables <prefix>bypass?secret=… and X-Maintpage-Bypass

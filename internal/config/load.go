@@ -116,6 +116,12 @@ func parseYAML(c *Config, file string, data []byte, ps *problems) {
 		case "languages":
 			c.Languages = parseLanguages(file, v, ps)
 			continue
+		case "admin_tokens":
+			c.AdminTokens = parseAdminTokens(file, v, ps)
+			continue
+		case "webhooks":
+			c.Webhooks = parseWebhooks(file, v, ps)
+			continue
 		}
 		o, ok := optionByKey(k.Value)
 		if !ok {
@@ -153,7 +159,7 @@ func scalarValue(n *yaml.Node, list bool) (string, bool) {
 }
 
 func topKeys() []string {
-	keys := []string{"rules", "languages"}
+	keys := []string{"rules", "languages", "admin_tokens", "webhooks"}
 	for _, o := range options {
 		keys = append(keys, o.Key)
 	}
@@ -368,7 +374,7 @@ func eachPair(file string, n *yaml.Node, where string, known []string, ps *probl
 			continue
 		}
 		seen[k.Value] = true
-		structured := k.Value == "match" || k.Value == "headers" || k.Value == "methods" || k.Value == "hosts"
+		structured := k.Value == "match" || k.Value == "headers" || k.Value == "methods" || k.Value == "hosts" || k.Value == "events"
 		if !structured && v.Kind != yaml.ScalarNode {
 			ps.add(at(file, v), where, "%s must be a single value", k.Value)
 			continue
@@ -453,6 +459,7 @@ func validate(c *Config, ps *problems) {
 		ps.add("", "metrics_listen", "must differ from the main address %s", c.Addr())
 	}
 	validateGate(c, ps)
+	validateOps(c, ps)
 	if c.ShutdownTimeout >= 10e9 {
 		ps.add("", "shutdown_timeout", "%v is not shorter than Cloud Foundry's 10s stop timeout: use 8s or less", c.ShutdownTimeout)
 	}

@@ -29,7 +29,7 @@ type Option struct {
 }
 
 // Options lists every scalar setting, in the order the settings table in docs/settings.md shows them. The structured
-// settings "rules" and "languages" exist only in the YAML file.
+// settings "rules", "languages", "admin_tokens" and "webhooks" exist only in the YAML file.
 func Options() []Option { return options }
 
 var options = []Option{
@@ -309,7 +309,7 @@ var options = []Option{
 		Help: "accept any TLS certificate from the upstream and the router (test foundations only; logged loudly at start and on every reload)",
 		set:  func(c *Config, v string) error { return setBool(&c.UpstreamInsecureSkipVerify, v) }},
 	{Key: "admin_token", Env: "MAINTPAGE_ADMIN_TOKEN", Flag: "admin-token", Secret: true,
-		Help: "bearer token that opens the admin API at <reserved_prefix>admin/state; closed when empty",
+		Help: "bearer token that opens the admin API at <reserved_prefix>admin/state and the admin page (as the token named admin); closed when empty, unless admin_tokens are set",
 		set: func(c *Config, v string) error {
 			if len(v) < 16 {
 				return fmt.Errorf("too short: use at least 16 random characters (openssl rand -hex 24)")
@@ -317,6 +317,15 @@ var options = []Option{
 			c.AdminToken = v
 			return nil
 		}},
+	{Key: "admin_session_ttl", Env: "MAINTPAGE_ADMIN_SESSION_TTL", Flag: "admin-session-ttl", Default: "8h",
+		Help: "how long a sign-in to the admin page <reserved_prefix>admin/ lasts",
+		set:  func(c *Config, v string) error { return setPositiveDuration(&c.AdminSessionTTL, v) }},
+	{Key: "webhook_retry_for", Env: "MAINTPAGE_WEBHOOK_RETRY_FOR", Flag: "webhook-retry-for", Default: "10m",
+		Help: "how long a webhook delivery is retried (exponential backoff with jitter) before it is given up and counted as failed",
+		set:  func(c *Config, v string) error { return setPositiveDuration(&c.WebhookRetryFor, v) }},
+	{Key: "webhook_queue", Env: "MAINTPAGE_WEBHOOK_QUEUE", Flag: "webhook-queue", Default: "100",
+		Help: "webhook deliveries that may wait; when full, new ones are dropped, logged and counted instead of slowing anything",
+		set:  func(c *Config, v string) error { return setInt(&c.WebhookQueue, v, 1, 100000) }},
 	{Key: "bypass_cidrs", Env: "MAINTPAGE_BYPASS_CIDRS", Flag: "bypass-cidrs", List: true,
 		Help: "client networks that pass through while maintenance is on (10.0.0.0/8, 203.0.113.7)",
 		set:  func(c *Config, v string) error { return setPrefixes(&c.BypassCIDRs, v) }},

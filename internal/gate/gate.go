@@ -121,7 +121,7 @@ func New(o Options) (*Gate, error) {
 		standalone: !cfg.Gate(),
 		endAtUntil: cfg.EndAtUntil,
 		prefix:     cfg.ReservedPrefix,
-		adminPath:  cfg.ReservedPrefix + "admin/state",
+		adminPath:  cfg.ReservedPrefix + "admin/",
 		bypassPath: cfg.ReservedPrefix + "bypass",
 		upstream:   cfg.Upstream,
 		ropts:      respond.Options{Config: cfg, Metrics: o.Metrics, Gatherer: o.Gatherer, Now: o.Now},
@@ -150,8 +150,21 @@ func New(o Options) (*Gate, error) {
 		return nil, err
 	}
 	g.cur.Store(e)
-	if cfg.AdminToken != "" {
-		if g.admin, err = admin.NewHandler(admin.Options{Tracker: g.tr, Token: cfg.AdminToken, EndAtUntil: cfg.EndAtUntil, Scopes: cfg.Scopes(), Log: g.log, Now: o.Now}); err != nil {
+	if toks := cfg.AllAdminTokens(); len(toks) > 0 {
+		ao := admin.Options{
+			Tracker: g.tr, EndAtUntil: cfg.EndAtUntil, Scopes: cfg.Scopes(), Log: g.log, Now: o.Now, Prefix: cfg.ReservedPrefix,
+			SessionTTL: cfg.AdminSessionTTL, Accent: cfg.Accent,
+			ClientAddr: func(r *http.Request) string {
+				if a := clientAddr(r, cfg.TrustedProxies); a.IsValid() {
+					return a.String()
+				}
+				return ""
+			},
+		}
+		for _, t := range toks {
+			ao.Tokens = append(ao.Tokens, admin.Token{Name: t.Name, Token: t.Token})
+		}
+		if g.admin, err = admin.NewHandler(ao); err != nil {
 			return nil, err
 		}
 	}
@@ -403,12 +416,11 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gate) serveReserved(w http.ResponseWriter, r *http.Request) {
+	if g.admin != nil && strings.HasPrefix(r.URL.Path, g.adminPath) {
+		g.admin.ServeHTTP(w, r)
+		return
+	}
 	switch r.URL.Path {
-	case g.adminPath:
-		if g.admin != nil {
-			g.admin.ServeHTTP(w, r)
-			return
-		}
 	case g.bypassPath:
 		if g.bypass != nil && g.bypass.enabled() {
 			g.bypass.serveLink(w, r, g.now())

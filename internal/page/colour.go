@@ -84,3 +84,9 @@ func contrast(a, b [3]float64) float64 {
 	}
 	return (la + 0.05) / (lb + 0.05)
 }
+
+// AccentInks returns the accent as text colours that read at WCAG AA on the page's light and dark
+// cards, for other pages of the same family (the admin page).
+func AccentInks(accent string) (light, dark string) {
+	return readableOn(accent, lightCard), readableOn(accent, darkCard)
+}
