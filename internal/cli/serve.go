@@ -26,6 +26,7 @@ import (
 	"github.com/maintpage/maintpage/internal/respond"
 	"github.com/maintpage/maintpage/internal/server"
 	"github.com/maintpage/maintpage/internal/state"
+	"github.com/maintpage/maintpage/internal/webhook"
 )
 
 // configFlags adds --config and one flag per setting, and returns a function that loads the
@@ -96,7 +97,12 @@ Settings come from flags, then environment variables, then the --config file, th
 			return err
 		}
 		defer stopState()
-		b := &builder{start: cfg, tracker: tracker, metrics: m, reg: reg, log: appLog}
+		hooks, stopHooks, err := startWebhooks(cfg, tracker, m, appLog)
+		if err != nil {
+			return err
+		}
+		defer stopHooks()
+		b := &builder{start: cfg, tracker: tracker, hooks: hooks, metrics: m, reg: reg, log: appLog}
 		defer b.close()
 		build := b.build
 		h, err := build(cfg)
@@ -208,6 +214,7 @@ func reload(running *config.Config, p serverParts, srv *server.Server) {
 type builder struct {
 	start   *config.Config // the configuration serve started with: the store was opened for it
 	tracker *state.Tracker
+	hooks   *webhook.Dispatcher
 	metrics *metrics.Metrics
 	reg     *prometheus.Registry
 	log     *slog.Logger
@@ -232,6 +239,15 @@ func keyOf(c *config.Config) transportKey {
 func (b *builder) build(c *config.Config) (http.Handler, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	h, err := b.handler(c)
+	if err == nil {
+		// Only a configuration that is taken changes the receivers.
+		b.hooks.SetHooks(webhookHooks(c))
+	}
+	return h, err
+}
+
+func (b *builder) handler(c *config.Config) (http.Handler, error) {
 	if !usesState(c) {
 		h, err := respond.New(respond.Options{Config: c, Metrics: b.metrics, Gatherer: b.reg})
 		if err != nil {
@@ -346,6 +362,32 @@ func startState(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sta
 		})
 	}
 	return tr, stop, nil
+}
+
+// startWebhooks runs the webhook dispatcher over the tracker's store until stop is called; it
+// outlives reloads, which only change its hooks. Without hooks it reads nothing.
+func startWebhooks(cfg *config.Config, tr *state.Tracker, m *metrics.Metrics, log *slog.Logger) (*webhook.Dispatcher, func(), error) {
+	d, err := webhook.New(webhook.Options{
+		Store: tr.Store(), Hooks: webhookHooks(cfg), Log: log, Metrics: m,
+		Queue: cfg.WebhookQueue, RetryFor: cfg.WebhookRetryFor, UserAgent: "maintpage/" + Version,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	tr.OnChange(func(_, _ state.State) { d.Nudge() })
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { d.Run(ctx) })
+	var once sync.Once
+	return d, func() { once.Do(func() { cancel(); wg.Wait() }) }, nil
+}
+
+func webhookHooks(c *config.Config) []webhook.Hook {
+	var hs []webhook.Hook
+	for _, w := range c.Webhooks {
+		hs = append(hs, webhook.Hook{URL: w.URL.String(), Secret: w.Secret, Format: w.Format, Events: w.Events})
+	}
+	return hs
 }
 
 // loggers builds the process log (stderr) and the request log (stdout, buffered; nil when off).

@@ -16,6 +16,13 @@ type Metrics struct {
 	GateRequests *prometheus.CounterVec
 	// UpstreamErrors counts failed upstream exchanges by kind (refused, timeout, status, …).
 	UpstreamErrors *prometheus.CounterVec
+	// WebhookDeliveries counts webhook deliveries by result: delivered, failed (given up after
+	// retries, or refused by the receiver) or dropped (the queue was full).
+	WebhookDeliveries *prometheus.CounterVec
+	// WebhookRetries counts failed attempts that were retried.
+	WebhookRetries prometheus.Counter
+	// WebhookQueue is the number of deliveries waiting or being retried.
+	WebhookQueue prometheus.Gauge
 
 	gate gateCollector
 }
@@ -46,6 +53,21 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name:      "upstream_errors_total",
 			Help:      "Upstream exchanges that failed, by kind: refused, timeout, dns, tls, reset, status (a fallback status) or other.",
 		}, []string{"kind"}),
+		WebhookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "maintpage",
+			Name:      "webhook_deliveries_total",
+			Help:      "Webhook deliveries by result: delivered, failed (given up after retries, or refused) or dropped (queue full).",
+		}, []string{"result"}),
+		WebhookRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "maintpage",
+			Name:      "webhook_retries_total",
+			Help:      "Webhook delivery attempts that failed and were retried.",
+		}),
+		WebhookQueue: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "maintpage",
+			Name:      "webhook_queue",
+			Help:      "Webhook deliveries waiting or being retried.",
+		}),
 		gate: gateCollector{
 			maintenance: prometheus.NewDesc("maintpage_maintenance",
 				"1 while maintenance applies (the standalone page: always), else 0.", nil, nil),
@@ -57,7 +79,7 @@ func New(reg prometheus.Registerer) *Metrics {
 				"When the state store last answered, in Unix seconds.", nil, nil),
 		},
 	}
-	reg.MustRegister(m.Responses, m.GateRequests, m.UpstreamErrors, &m.gate)
+	reg.MustRegister(m.Responses, m.GateRequests, m.UpstreamErrors, m.WebhookDeliveries, m.WebhookRetries, m.WebhookQueue, &m.gate)
 	return m
 }
 
