@@ -10,8 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/maintpage/maintpage/internal/state"
 )
 
 // DefaultPath is where the admin API lives with the default reserved prefix.
@@ -118,14 +121,41 @@ func (c *Client) Off(ctx context.Context, scope, changedBy, reason string) (Stat
 	return c.Set(ctx, Request{On: &off, Scope: scope, ChangedBy: changedBy, Reason: reason})
 }
 
+// History reads the gate's history, newest first: at most limit entries (0: the gate's default),
+// of scope when it is not empty.
+func (c *Client) History(ctx context.Context, limit int, scope string) ([]state.Entry, error) {
+	q := url.Values{}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if scope != "" {
+		q.Set("scope", scope)
+	}
+	u := strings.TrimSuffix(c.url, "/state") + "/history"
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var h History
+	if err := c.call(ctx, http.MethodGet, u, nil, &h); err != nil {
+		return nil, err
+	}
+	return h.Entries, nil
+}
+
 func (c *Client) do(ctx context.Context, method string, body []byte) (Status, error) {
+	var st Status
+	err := c.call(ctx, method, c.url, body, &st)
+	return st, err
+}
+
+func (c *Client) call(ctx context.Context, method, u string, body []byte, out any) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.url, rd)
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return Status{}, err
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
@@ -134,23 +164,22 @@ func (c *Client) do(ctx context.Context, method string, body []byte) (Status, er
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return Status{}, fmt.Errorf("admin API %s: %w", c.url, unwrapURLError(err))
+		return fmt.Errorf("admin API %s: %w", c.url, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return Status{}, fmt.Errorf("admin API %s: reading the answer: %w", c.url, err)
+		return fmt.Errorf("admin API %s: reading the answer: %w", c.url, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var eb errorBody
 		_ = json.Unmarshal(data, &eb)
-		return Status{}, &HTTPError{Status: resp.StatusCode, Msg: eb.Error}
+		return &HTTPError{Status: resp.StatusCode, Msg: eb.Error}
 	}
-	var st Status
-	if err := json.Unmarshal(data, &st); err != nil {
-		return Status{}, fmt.Errorf("admin API %s: not a maintpage admin answer: %w", c.url, err)
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("admin API %s: not a maintpage admin answer: %w", c.url, err)
 	}
-	return st, nil
+	return nil
 }
 
 // unwrapURLError drops url.Error's repetition of method and URL; we say the URL ourselves.

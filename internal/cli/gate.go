@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -121,7 +122,43 @@ health (--admin). It exits 0 whether maintenance is on or off.
 		},
 	}
 	common(statusCmd, st)
-	return []*cobra.Command{onCmd, offCmd, statusCmd}
+
+	hf := &toggleFlags{}
+	var limit int
+	historyCmd := &cobra.Command{
+		Use:   "history",
+		Short: "Print who changed the maintenance state, when, how and why",
+		Long: `history prints the changes recorded beside the state, newest first: every on, off and change, by
+the CLI (its user and host), the admin API and page (the admin token's name and the client's
+address), windows, and a store written back after it lost its data. It reads the store the gates
+share (--state) or asks a gate (--admin). The store keeps about the last 1000 changes.
+
+` + toggleExitCodes,
+		Example: `  maintpage history --state redis://redis.internal:6379/0 --limit 20
+  maintpage history --admin https://gate.example.com --scope api --json`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > state.HistoryCap {
+				return usageErr(fmt.Errorf("--limit %d: use a number from 1 to %d", limit, state.HistoryCap))
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), toggleTimeout)
+			defer cancel()
+			b, err := openBackend(e, hf)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			es, err := b.history(ctx, limit, hf.scope)
+			if err != nil {
+				return err
+			}
+			return printHistory(e.stdout, es, hf.json)
+		},
+	}
+	common(historyCmd, hf)
+	historyCmd.Flags().IntVar(&limit, "limit", 20, "show at most this many changes, the newest")
+	scope(historyCmd, hf, "show only the changes of this scope")
+	return []*cobra.Command{onCmd, offCmd, statusCmd, historyCmd}
 }
 
 func runToggle(ctx context.Context, e *env, f *toggleFlags, on bool) error {
@@ -157,25 +194,12 @@ func runToggle(ctx context.Context, e *env, f *toggleFlags, on bool) error {
 	return printState(e.stdout, got, b.viaAdmin(), f.json, now)
 }
 
-// parseWhen reads an RFC 3339 time or a duration from now ("90m", "+2h"). The zero time means "not
-// given", and the state is stored as JSON, which writes years 0000-9999 only: a time that is either
-// (0001-01-01T00:00:00Z, or one an offset moves past a year's end) is refused here, where the
-// message can name the flag, rather than ignored or failing at the store.
+// parseWhen reads an RFC 3339 time or a duration from now ("90m", "+2h"), as admin.ParseWhen does
+// for the page; a bad value is a usage error that names the flag.
 func parseWhen(flag, v string, now time.Time) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
+	t, err := admin.ParseWhen(flag, v, now)
 	if err != nil {
-		d, derr := time.ParseDuration(strings.TrimPrefix(v, "+"))
-		if derr != nil || d <= 0 {
-			return time.Time{}, usageErr(fmt.Errorf("%s %q: write an RFC 3339 time such as 2026-11-26T18:00:00Z, or a duration from now such as 90m or 2h", flag, v))
-		}
-		t = now.Add(d).Truncate(time.Second)
-	}
-	t = t.UTC()
-	if t.IsZero() || t.Year() < 1 || t.Year() > 9999 {
-		return time.Time{}, usageErr(fmt.Errorf("%s %q is out of range: write a time between 0001-01-01T00:00:01Z and 9999-12-31T23:59:59Z", flag, v))
+		return time.Time{}, usageErr(err)
 	}
 	return t, nil
 }
@@ -200,6 +224,8 @@ type backend interface {
 	status(ctx context.Context) (admin.Status, error)
 	// set switches scope ("" the whole site) to s.
 	set(ctx context.Context, scope string, s state.Scope) (admin.Status, error)
+	// history returns the newest entries first.
+	history(ctx context.Context, limit int, scope string) ([]state.Entry, error)
 	viaAdmin() bool
 	close()
 }
@@ -241,7 +267,7 @@ func openBackend(e *env, f *toggleFlags) (backend, error) {
 	if err != nil {
 		return nil, usageErr(err)
 	}
-	b.store = store
+	b.store, b.stderr = store, e.stderr
 	return b, nil
 }
 
@@ -252,8 +278,9 @@ var redisLogsOnce sync.Once
 func routeRedisLogs(log *slog.Logger) { redisLogsOnce.Do(func() { state.RouteRedisLogs(log) }) }
 
 type storeBackend struct {
-	store state.Store
-	url   string
+	store  state.Store
+	url    string
+	stderr io.Writer
 	// known is what --config says; nil: what the gates published in the store.
 	known      *state.Known
 	endAtUntil bool
@@ -297,8 +324,9 @@ type errScope struct{ error }
 
 func (b storeBackend) set(ctx context.Context, scope string, s state.Scope) (admin.Status, error) {
 	s.ChangedAt = time.Now().UTC().Round(0)
+	// Checked against the stored state, read in the same step: the scopes the gates published.
+	var old state.Scope
 	saved, err := b.store.Update(ctx, func(cur state.State) (state.State, error) {
-		// Checked against the stored state, read in the same step: the scopes the gates published.
 		if scope != "" {
 			k := b.knownIn(cur)
 			if b.known == nil && cur.Known == nil {
@@ -310,6 +338,7 @@ func (b storeBackend) set(ctx context.Context, scope string, s state.Scope) (adm
 				}
 			}
 		}
+		old = cur.Switch(scope)
 		return cur.WithScope(scope, s), nil
 	})
 	var es errScope
@@ -319,7 +348,25 @@ func (b storeBackend) set(ctx context.Context, scope string, s state.Scope) (adm
 	if err != nil {
 		return admin.Status{}, withCode(ExitFailure, fmt.Errorf("saving the state to %s, nothing changed: %w", b.url, err))
 	}
+	host, _ := os.Hostname()
+	if _, err := state.Record(ctx, b.store, old, s, state.Origin{Who: s.ChangedBy, Via: state.ViaCLI, Addr: host, Scope: scope}); err != nil {
+		fmt.Fprintf(b.stderr, "maintpage: warning: the change is made, but %v\n", err)
+	}
 	return b.statusOf(saved, time.Now()), nil
+}
+
+func (b storeBackend) history(ctx context.Context, limit int, scope string) ([]state.Entry, error) {
+	es, err := b.store.History(ctx, state.HistoryQuery{Limit: limit, Scope: scope})
+	if err != nil {
+		return nil, withCode(ExitFailure, fmt.Errorf("reading the history from %s: %w", b.url, err))
+	}
+	slices.Reverse(es)
+	return es, nil
+}
+
+func (b adminBackend) history(ctx context.Context, limit int, scope string) ([]state.Entry, error) {
+	es, err := b.c.History(ctx, limit, scope)
+	return es, adminErr(err)
 }
 
 type adminBackend struct{ c *admin.Client }
@@ -422,6 +469,61 @@ func printState(w io.Writer, st admin.Status, viaAdmin, asJSON bool, now time.Ti
 		}
 	}
 	return tw.Flush()
+}
+
+func printHistory(w io.Writer, es []state.Entry, asJSON bool) error {
+	if asJSON {
+		if es == nil {
+			es = []state.Entry{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(admin.History{Entries: es})
+	}
+	if len(es) == 0 {
+		fmt.Fprintln(w, "no changes recorded")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tEVENT\tSCOPE\tWHO\tVIA\tDETAILS")
+	for _, e := range es {
+		scope := e.Scope
+		if scope == "" {
+			scope = "all"
+		}
+		who := e.Who
+		if e.Token != "" && e.Token != e.Who {
+			who += " (token " + e.Token + ")"
+		}
+		via := e.Via
+		if e.Addr != "" {
+			via += " from " + e.Addr
+		}
+		var details []string
+		if e.Message != "" {
+			details = append(details, strconv.Quote(e.Message))
+		}
+		if !e.Start.IsZero() {
+			details = append(details, "start "+e.Start.UTC().Format(time.RFC3339))
+		}
+		if !e.Until.IsZero() {
+			details = append(details, "until "+e.Until.UTC().Format(time.RFC3339))
+		}
+		if e.Reason != "" {
+			details = append(details, "reason "+strconv.Quote(e.Reason))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Event, oneLine(scope), oneLine(who), oneLine(via), strings.Join(details, ", "))
+	}
+	return tw.Flush()
+}
+
+// oneLine keeps a value from breaking the table (or a terminal) with control characters.
+func oneLine(s string) string {
+	q := strconv.Quote(s)
+	if q[1:len(q)-1] == s {
+		return s
+	}
+	return q
 }
 
 func when(t, now time.Time) string {

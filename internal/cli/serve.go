@@ -240,7 +240,7 @@ func (b *builder) build(c *config.Config) (http.Handler, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	h, err := b.handler(c)
-	if err == nil {
+	if err == nil && b.hooks != nil {
 		// Only a configuration that is taken changes the receivers.
 		b.hooks.SetHooks(webhookHooks(c))
 	}
