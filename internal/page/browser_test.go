@@ -7,9 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,55 +20,13 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/maintpage/maintpage/internal/browsertest"
 	"github.com/maintpage/maintpage/internal/config"
 	"github.com/maintpage/maintpage/internal/respond"
 )
 
-// The browser tests drive Debian's Chromium against the real responder on 127.0.0.1. They skip
-// when Chromium is missing, except in CI (CI=true), where a skip would hide a broken page.
-
-// chromium starts one headless Chromium for the test and returns a context for opening tabs.
-func chromium(t *testing.T) context.Context {
-	t.Helper()
-	path := os.Getenv("CHROME_PATH")
-	if path == "" {
-		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-			if p, err := exec.LookPath(name); err == nil {
-				path = p
-				break
-			}
-		}
-	}
-	if path == "" {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal("Chromium not found: install Debian's chromium package or set CHROME_PATH; browser tests must run in CI")
-		}
-		t.Skip("Chromium not found (install chromium or set CHROME_PATH); skipping browser tests outside CI")
-	}
-	// The machine may have no network: these flags keep Chromium from calling home, which would
-	// fill the log with refused connections and slow every test.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancelBrowser()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(bctx); err != nil { // start the browser now, so a failure is clear
-		t.Fatalf("start Chromium %s: %v", path, err)
-	}
-	return bctx
-}
+// The browser tests drive Debian's Chromium (browsertest.Chromium) against the real responder on
+// 127.0.0.1.
 
 // recorder keeps what a tab did: every request, the status of every response, and every
 // message that a careful developer would count as an error.
@@ -206,18 +162,6 @@ func responder(t *testing.T, cfg *config.Config) *respond.Responder {
 	return r
 }
 
-// screenshotDir is where the screenshots go: $MAINTPAGE_SCREENSHOT_DIR, to keep them, or a
-// directory the test removes.
-func screenshotDir(t *testing.T) string {
-	if d := os.Getenv("MAINTPAGE_SCREENSHOT_DIR"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	return t.TempDir()
-}
-
 // brandedSettings is a page branded from configuration alone: logo, accent, contact link.
 func brandedSettings(until time.Time) map[string]string {
 	abs, _ := filepath.Abs("testdata/assets")
@@ -235,7 +179,7 @@ func brandedSettings(until time.Time) map[string]string {
 
 func TestBrowserPage(t *testing.T) {
 	t.Parallel()
-	browser := chromium(t)
+	browser := browsertest.Chromium(t)
 	// An end two to three hours away, on the hour, as an operator would announce it.
 	until := time.Now().UTC().Truncate(time.Hour).Add(3 * time.Hour)
 	srv := serve(t, responder(t, loadConfig(t, brandedSettings(until))))
@@ -243,7 +187,7 @@ func TestBrowserPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shots := screenshotDir(t)
+	shots := browsertest.ScreenshotDir(t)
 
 	t.Run("renders", func(t *testing.T) {
 		t.Parallel()
@@ -411,8 +355,8 @@ func TestBrowserPage(t *testing.T) {
 // unbranded default, the overdue window, and the gate's unplanned outage.
 func TestBrowserScreenshotsStates(t *testing.T) {
 	t.Parallel()
-	browser := chromium(t)
-	shots := screenshotDir(t)
+	browser := browsertest.Chromium(t)
+	shots := browsertest.ScreenshotDir(t)
 	plain := responder(t, loadConfig(t, nil))
 	overdue := responder(t, loadConfig(t, map[string]string{"until": "2020-01-01T00:00:00Z", "contact_url": "mailto:ops@example.com"}))
 	tests := []struct {
@@ -469,7 +413,7 @@ func shoot(t *testing.T, browser context.Context, url, path string, width, heigh
 // way to the "taking longer" line, never a negative time.
 func TestBrowserOverdue(t *testing.T) {
 	t.Parallel()
-	browser := chromium(t)
+	browser := browsertest.Chromium(t)
 	until := time.Now().Add(4 * time.Second).Truncate(time.Second)
 	srv := serve(t, responder(t, loadConfig(t, map[string]string{"until": until.UTC().Format(time.RFC3339)})))
 	ctx, rec := tab(t, browser, 60*time.Second)
@@ -504,7 +448,7 @@ func TestBrowserOverdue(t *testing.T) {
 // longer the maintenance response, and only then.
 func TestBrowserAutoReturn(t *testing.T) {
 	t.Parallel()
-	browser := chromium(t)
+	browser := browsertest.Chromium(t)
 	const (
 		maintenance = iota
 		gatewayError
