@@ -8,6 +8,10 @@
 // channel of the same name so every instance applies them within a second),
 // or "redis+sentinel://host:port[,host:port…]/MASTER[/DB]" (the same on the
 // primary that Redis Sentinel names, followed through failovers).
+// Beside the state each store keeps its history, an Entry per change with who,
+// how, from where and why (a ring in memory, an append-only file with one
+// rotation, a capped Redis stream), and claims, which let exactly one of many
+// instances act on an entry.
 // A Tracker sits between a Store and the request path: it keeps the last known
 // state in memory, so requests never wait on the store and an unreachable store
 // never takes the gate down; it repairs missed notifications with a periodic
