@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/maintpage/maintpage/internal/state"
+	"github.com/maintpage/maintpage/internal/state/statetest"
 )
 
 const token = "0123456789abcdef-admin"
@@ -21,12 +22,7 @@ func newServer(t *testing.T) (*httptest.Server, *state.Tracker) {
 
 func newServerScopes(t *testing.T, scopes []string) (*httptest.Server, *state.Tracker) {
 	t.Helper()
-	tr := state.NewTracker(state.NewMemory(), state.State{}, time.Hour, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { tr.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-tr.Ready()
+	tr := statetest.MemoryTracker(t)
 	h, err := NewHandler(Options{Tracker: tr, Token: token, Scopes: scopes})
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/maintpage/maintpage/internal/admin"
 	"github.com/maintpage/maintpage/internal/browsertest"
 	"github.com/maintpage/maintpage/internal/state"
+	"github.com/maintpage/maintpage/internal/state/statetest"
 )
 
 const oncall = "0123456789abcdef-oncall-browser"
@@ -103,12 +104,7 @@ func media(t *testing.T, ctx context.Context, scheme string) {
 // gateServer is the admin handler over a memory store, on 127.0.0.1, as the gate mounts it.
 func gateServer(t *testing.T) (*httptest.Server, *state.Tracker) {
 	t.Helper()
-	tr := state.NewTracker(state.NewMemory(), state.State{}, time.Hour, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { tr.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-tr.Ready()
+	tr := statetest.MemoryTracker(t)
 	// A clock that stands still: the sign-in limit must not refill while a busy machine runs the
 	// browser slowly.
 	now := time.Now()

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/maintpage/maintpage/internal/state"
+	"github.com/maintpage/maintpage/internal/state/statetest"
 )
 
 const oncallToken = "0123456789abcdef-oncall"
@@ -25,12 +25,7 @@ type pageServer struct {
 
 func newPageServer(t *testing.T) *pageServer {
 	t.Helper()
-	tr := state.NewTracker(state.NewMemory(), state.State{}, time.Hour, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { tr.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-tr.Ready()
+	tr := statetest.MemoryTracker(t)
 	now := time.Now()
 	ps := &pageServer{tr: tr, now: &now}
 	h, err := NewHandler(Options{Tracker: tr, Token: token, Tokens: []Token{{Name: "oncall", Token: oncallToken}}, SessionTTL: time.Hour,

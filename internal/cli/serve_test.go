@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -16,18 +15,13 @@ import (
 
 	"github.com/maintpage/maintpage/internal/config"
 	"github.com/maintpage/maintpage/internal/metrics"
-	"github.com/maintpage/maintpage/internal/state"
+	"github.com/maintpage/maintpage/internal/state/statetest"
 )
 
 // newBuilder is serve's handler builder over a memory store, with its own metrics.
 func newBuilder(t *testing.T, start *config.Config) (*builder, *prometheus.Registry) {
 	t.Helper()
-	tr := state.NewTracker(state.NewMemory(), state.State{}, time.Hour, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { tr.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-tr.Ready()
+	tr := statetest.MemoryTracker(t)
 	reg := prometheus.NewRegistry()
 	b := &builder{start: start, tracker: tr, metrics: metrics.New(reg), reg: reg, log: slog.New(slog.DiscardHandler)}
 	t.Cleanup(b.close)

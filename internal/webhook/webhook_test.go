@@ -168,6 +168,30 @@ func startInstance(t *testing.T, store state.Store, o webhook.Options) *instance
 	return &instance{tr: tr, d: d, m: m}
 }
 
+// closedAddr is a free port left closed: connections to it are refused until someone listens.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// waitUntil polls cond until it holds, failing the test after deadline.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("%s: not within %v", what, deadline)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestTwoInstancesOnRedisDeliverOnce(t *testing.T) {
 	t.Parallel()
 	addr, _, _ := statetest.StartRedis(t)
@@ -209,13 +233,7 @@ func TestTwoInstancesOnRedisDeliverOnce(t *testing.T) {
 
 func TestReceiverDownThenUp(t *testing.T) {
 	t.Parallel()
-	// Take a free port and leave it closed: connections are refused until the receiver starts.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := closedAddr(t)
 	rcv := newReceiver(t, secret)
 	rcv.addr = addr
 	in := startInstance(t, state.NewMemory(), webhook.Options{
@@ -225,25 +243,14 @@ func TestReceiverDownThenUp(t *testing.T) {
 	if _, err := in.tr.Change(t.Context(), state.State{On: true}, state.Origin{Who: "bob", Via: state.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
-	end := time.Now().Add(deadline)
-	for testutil.ToFloat64(in.m.WebhookRetries) < 3 {
-		if time.Now().After(end) {
-			t.Fatalf("no 3 failed attempts within %v", deadline)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitUntil(t, "three failed attempts", func() bool { return testutil.ToFloat64(in.m.WebhookRetries) >= 3 })
 	if got, _ := rcv.deliveries(); len(got) != 0 {
 		t.Fatalf("delivered while the receiver was down: %d", len(got))
 	}
 	rcv.start(addr)
 	rcv.waitFor(t, 1)
 	// The receiver has answered; the dispatcher counts once it has read the answer.
-	for testutil.ToFloat64(in.m.WebhookDeliveries.WithLabelValues("delivered")) != 1 {
-		if time.Now().After(end) {
-			t.Fatalf("delivered: not counted within %v", deadline)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitUntil(t, "delivered counted", func() bool { return testutil.ToFloat64(in.m.WebhookDeliveries.WithLabelValues("delivered")) == 1 })
 	if n := testutil.ToFloat64(in.m.WebhookDeliveries.WithLabelValues("failed")); n != 0 {
 		t.Errorf("failed: got %v, want 0", n)
 	}
@@ -251,26 +258,15 @@ func TestReceiverDownThenUp(t *testing.T) {
 
 func TestGivesUpAfterRetryFor(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
 	in := startInstance(t, state.NewMemory(), webhook.Options{
-		Hooks:      []webhook.Hook{{URL: "http://" + addr + "/", Secret: secret, Format: "json"}},
+		Hooks:      []webhook.Hook{{URL: "http://" + closedAddr(t) + "/", Secret: secret, Format: "json"}},
 		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, RetryFor: 500 * time.Millisecond,
 	})
 	start := time.Now()
 	if _, err := in.tr.Change(t.Context(), state.State{On: true}, state.Origin{Via: state.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
-	for testutil.ToFloat64(in.m.WebhookDeliveries.WithLabelValues("failed")) != 1 {
-		if time.Since(start) > deadline {
-			t.Fatalf("the delivery was not given up within %v", deadline)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitUntil(t, "the delivery given up", func() bool { return testutil.ToFloat64(in.m.WebhookDeliveries.WithLabelValues("failed")) == 1 })
 	if took := time.Since(start); took < 400*time.Millisecond {
 		t.Errorf("given up after %v, before retrying for 500ms", took)
 	}
@@ -293,13 +289,7 @@ func TestRefusedIsNotRetried(t *testing.T) {
 	if _, err := in.tr.Change(t.Context(), state.State{On: true}, state.Origin{Via: state.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
-	end := time.Now().Add(deadline)
-	for testutil.ToFloat64(in.m.WebhookDeliveries.WithLabelValues("failed")) != 1 {
-		if time.Now().After(end) {
-			t.Fatalf("no failure counted within %v", deadline)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitUntil(t, "the refusal counted", func() bool { return testutil.ToFloat64(in.m.WebhookDeliveries.WithLabelValues("failed")) == 1 })
 	if _, bad := rcv.deliveries(); len(bad) != 1 {
 		t.Errorf("attempts refused by the receiver: %d (%v), want 1: a 400 is final", len(bad), bad)
 	}
@@ -360,14 +350,8 @@ func TestDeadReceiverQueue(t *testing.T) {
 			time.Sleep(60 * time.Millisecond) // let the dispatcher read between bursts
 		}
 	}
-	end := time.Now().Add(deadline)
 	dropped := func() float64 { return testutil.ToFloat64(in.m.WebhookDeliveries.WithLabelValues("dropped")) }
-	for in.d.Queued()+int(dropped()) < changes {
-		if time.Now().After(end) {
-			t.Fatalf("after %v: queued %d + dropped %v, want %d", deadline, in.d.Queued(), dropped(), changes)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitUntil(t, "every change queued or dropped", func() bool { return in.d.Queued()+int(dropped()) >= changes })
 	if q := in.d.Queued(); q != queue {
 		t.Errorf("queued: got %d, want the queue's size %d", q, queue)
 	}
