@@ -108,7 +108,7 @@ func gateServer(t *testing.T) (*httptest.Server, *state.Tracker) {
 	// A clock that stands still: the sign-in limit must not refill while a busy machine runs the
 	// browser slowly.
 	now := time.Now()
-	h, err := admin.NewHandler(admin.Options{Tracker: tr, Tokens: []admin.Token{{Name: "oncall", Token: oncall}}, Accent: "#0d9488",
+	h, err := admin.NewHandler(admin.Options{Tracker: tr, Tokens: []admin.Token{{Name: "oncall", Token: oncall}}, Accent: "#0d9488", Scopes: []string{"api", "checkout"},
 		Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -206,27 +206,31 @@ func TestBrowserAdminPage(t *testing.T) {
 		t.Errorf("controls without a label:\n%s", got)
 	}
 
-	// Maintenance on, with a message and a reason.
+	// Every scope is listed, off.
+	if got := text(t, ctx, `[...document.querySelectorAll(".scopes li")].map(li => li.querySelector("strong").innerText + ": " + li.querySelector(".badge").innerText).join(", ")`); got != "Whole site: Off, Scope api: Off, Scope checkout: Off" {
+		t.Errorf("scopes: %q", got)
+	}
+
+	// The API's scope on, with a message and a reason.
 	run(t, ctx, chromedp.Click(`input[name=on][value=on]`))
-	submit(t, ctx, map[string]string{"#message": "Upgrading the database", "#until": "2h", "#reason": "migration 42"}, "#change button[type=submit]")
+	submit(t, ctx, map[string]string{"#scope": "api", "#message": "Upgrading the database", "#until": "2h", "#reason": "migration 42"}, "#change button[type=submit]")
 	if got := text(t, ctx, `document.querySelector("[role=status]").innerText`); got != "Maintenance is on." {
 		t.Errorf("notice after turning on: %q", got)
 	}
-	if got := text(t, ctx, `document.querySelector("h1").innerText`); got != "Maintenance is on" {
+	if got := text(t, ctx, `document.querySelector("h1").innerText`); got != "Maintenance is on for api" {
 		t.Errorf("heading: %q", got)
 	}
-	if cur := tr.Current(); !cur.On || cur.Message != "Upgrading the database" || cur.Reason != "migration 42" || cur.ChangedBy != "oncall" || cur.Until.IsZero() {
-		t.Errorf("state after turning on: %+v", cur)
+	if cur := tr.Current().Scopes["api"]; cur.On != true || cur.Message != "Upgrading the database" || cur.Reason != "migration 42" || cur.ChangedBy != "oncall" || cur.Until.IsZero() || tr.Current().On {
+		t.Errorf("state after turning the api on: %+v", tr.Current())
+	}
+	if got := text(t, ctx, `[...document.querySelectorAll(".scopes li")].map(li => li.querySelector(".badge").innerText).join(",")`); got != "Off,On,Off" {
+		t.Errorf("badges after turning the api on: %q", got)
 	}
 	first := text(t, ctx, `document.querySelector(".history li").innerText`)
-	for _, want := range []string{"Maintenance on", "by oncall via page from 127.0.0.1", "Upgrading the database", "Reason: migration 42"} {
+	for _, want := range []string{"Maintenance on", "scope api", "by oncall via page from 127.0.0.1", "Upgrading the database", "Reason: migration 42"} {
 		if !strings.Contains(first, want) {
 			t.Errorf("history's first entry %q lacks %q", first, want)
 		}
-	}
-	// The form now offers to turn it off.
-	if got := text(t, ctx, `document.querySelector("input[name=on]:checked").value`); got != "off" {
-		t.Errorf("preselected after turning on: %q, want off", got)
 	}
 	screenshot(t, ctx, filepath.Join(shots, "admin-desktop-light.png"))
 
@@ -245,11 +249,12 @@ func TestBrowserAdminPage(t *testing.T) {
 	run(t, ctx, chromedp.EmulateViewport(1280, 900))
 
 	// Off, with a reason.
-	submit(t, ctx, map[string]string{"#reason": "migration done"}, "#change button[type=submit]")
+	run(t, ctx, chromedp.Click(`input[name=on][value=off]`))
+	submit(t, ctx, map[string]string{"#scope": "api", "#reason": "migration done"}, "#change button[type=submit]")
 	if got := text(t, ctx, `document.querySelector("[role=status]").innerText`); got != "Maintenance is off." {
 		t.Errorf("notice after turning off: %q", got)
 	}
-	if cur := tr.Current(); cur.On {
+	if cur := tr.Current(); cur.Scopes["api"].On {
 		t.Errorf("still on after turning off: %+v", cur)
 	}
 	if got := text(t, ctx, `document.querySelector(".history li").innerText`); !strings.Contains(got, "Maintenance off") || !strings.Contains(got, "migration done") {

@@ -160,7 +160,7 @@ type view struct {
 	Name      string
 	FormToken string
 
-	AnyOn        bool
+	Heading      string
 	Scopes       []scopeView
 	StoreOK      bool
 	StoreError   string
@@ -236,7 +236,14 @@ func (p *page) renderMain(w http.ResponseWriter, r *http.Request, code int, s se
 	now := p.h.now()
 	v.StoreOK, v.StoreError = st.Store.OK, st.Store.LastError
 	view := st.State.ViewAt(now, state.ViewOptions{EndAtUntil: p.h.endAtUntil, Scopes: p.h.scopes})
-	v.AnyOn = view.Site.Active || len(view.ActiveScopes()) > 0
+	switch on := view.ActiveScopes(); {
+	case view.Site.Active:
+		v.Heading = "Maintenance is on"
+	case len(on) > 0:
+		v.Heading = "Maintenance is on for " + strings.Join(on, ", ")
+	default:
+		v.Heading = "Maintenance is off"
+	}
 	v.Scopes = []scopeView{scopeOf("", "Whole site", view.Site, now)}
 	names := slices.Sorted(maps.Keys(view.Scopes))
 	for _, name := range names {
