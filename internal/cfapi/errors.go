@@ -1,6 +1,7 @@
 package cfapi
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -58,11 +59,16 @@ type ApplyError struct {
 	Err        error
 	RolledBack []string
 	Stuck      []StuckRoute
+	// Op is what was done to Route ("binding route"); empty means "switching route".
+	Op string
+	// StatusCmd is the command that shows the routes' state, for the operator to run.
+	StatusCmd string
 }
 
 func (e *ApplyError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "switching route %s failed: %v", e.Route, e.Err)
+	op, status := cmp.Or(e.Op, "switching route"), cmp.Or(e.StatusCmd, "maintpage cf status APP")
+	fmt.Fprintf(&b, "%s %s failed: %v", op, e.Route, e.Err)
 	if len(e.Stuck) == 0 {
 		fmt.Fprintf(&b, "; every route changed so far was put back as it was (%d), nothing is half-switched", len(e.RolledBack))
 		return b.String()
@@ -71,7 +77,7 @@ func (e *ApplyError) Error() string {
 	for _, s := range e.Stuck {
 		fmt.Fprintf(&b, " %s (%v);", s.URL, s.Err)
 	}
-	b.WriteString(" run `maintpage cf status APP` to see them, then run the same command again")
+	fmt.Fprintf(&b, " run `%s` to see them, then run the same command again", status)
 	return b.String()
 }
 

@@ -336,7 +336,7 @@ func (c *Client) Apply(ctx context.Context, p *Plan, progress func(i int, ch Cha
 			}
 			continue
 		}
-		ae := &ApplyError{Route: ch.URL, Err: err}
+		ae := &ApplyError{Route: ch.URL, Err: err, StatusCmd: "maintpage cf status " + p.App.Name}
 		// Putting back must happen even when the operator pressed Ctrl-C: that is when it matters most.
 		rbctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 		defer cancel()

@@ -304,10 +304,15 @@ func (c *Client) isBound(ctx context.Context, routeGUID, instance string) (bool,
 // error names exactly the routes left otherwise than they were.
 func (c *Client) ApplyRouteService(ctx context.Context, p *RouteServicePlan, progress func(i int, url string)) error {
 	created := false
+	status := "maintpage cf route-service status " + p.App.Name
+	op := "binding route"
+	if !p.Enable {
+		op = "unbinding route"
+	}
 	if p.Enable && p.Instance == "" {
 		guid, err := c.createInstance(ctx, p.Target, p.Name, p.URL)
 		if err != nil {
-			return &ApplyError{Route: "service instance " + p.Name, Err: err}
+			return &ApplyError{Op: "creating", Route: "service instance " + p.Name, Err: err, StatusCmd: status}
 		}
 		p.Instance, created = guid, true
 	}
@@ -325,7 +330,7 @@ func (c *Client) ApplyRouteService(ctx context.Context, p *RouteServicePlan, pro
 			}
 			continue
 		}
-		return c.undoRouteService(ctx, p, i, created, &ApplyError{Route: u, Err: err})
+		return c.undoRouteService(ctx, p, i, created, &ApplyError{Op: op, Route: u, Err: err, StatusCmd: status})
 	}
 	if !p.Enable && p.DeleteInstance {
 		if err := c.deleteInstance(ctx, p.Name, p.Instance); err != nil {

@@ -48,15 +48,18 @@ type cfFlags struct {
 	dryRun, yes    bool
 }
 
-const cfExitCodes = `Exit codes:
+// cfExitCodes is the exit code text of a cf command whose routes statusCmd shows.
+func cfExitCodes(statusCmd string) string {
+	return `Exit codes:
   0  done, or nothing to do (already in maintenance / not in maintenance)
   1  a Cloud Controller or UAA call failed; every route changed was put back as it was
      (also: confirmation declined)
   2  usage or setup problem, nothing was changed: bad flags, not logged in, no org/space
      targeted, app or maintenance app not found, --route not a route of the app, or no
      terminal to confirm and no --yes
-  3  a call failed AND some route could not be put back: run "maintpage cf status APP",
+  3  a call failed AND some route could not be put back: run "` + statusCmd + `",
      then the same command again`
+}
 
 func newCFCmd(e *env) *cobra.Command { return newCFCmdWith(e, osStdin{}) }
 
@@ -79,7 +82,7 @@ Login is the cf CLI's: $CF_HOME/.cf/config.json (default $HOME/.cf), renewed whe
 written back there as the cf CLI does. For CI, set CF_API with CF_CLIENT_ID and CF_CLIENT_SECRET,
 or with CF_USERNAME and CF_PASSWORD.
 
-` + cfExitCodes,
+` + cfExitCodes("maintpage cf status APP"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usageErr(errors.New(`"maintpage cf" needs a subcommand: on, off, status or route-service (see maintpage cf --help)`))

@@ -443,3 +443,36 @@ func TestCFRouteServiceCommand(t *testing.T) {
 		t.Errorf("http URL: got exit %d (%s), want usage error saying https", code, errOut)
 	}
 }
+
+// TestCFRouteServiceNamesItsOwnStatus: the route-service help and its part-way failure both send
+// the operator to `maintpage cf route-service status APP`, which shows route bindings; `maintpage
+// cf status` shows the route switch and says nothing about them.
+func TestCFRouteServiceNamesItsOwnStatus(t *testing.T) {
+	t.Parallel()
+	w := newCFWorld(t, true)
+	for _, args := range [][]string{{"route-service", "--help"}} {
+		code, out, _ := w.main(args...)
+		if code != ExitOK {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		if !strings.Contains(out, `run "maintpage cf route-service status APP"`) || strings.Contains(out, `"maintpage cf status APP"`) {
+			t.Errorf("%v: want the exit codes to name maintpage cf route-service status APP in\n%s", args, out)
+		}
+	}
+	code, out, _ := w.main("--help")
+	if code != ExitOK || !strings.Contains(out, `run "maintpage cf status APP"`) {
+		t.Errorf("cf --help: want the route switch's status command in\n%s", out)
+	}
+
+	// The second binding fails and the way back from the first fails too: exit 3, and the error
+	// names the command that shows bindings.
+	w.f.Inject(cffake.Fault{Method: "POST", Path: "/v3/service_route_bindings", After: 1, Status: 422, Code: 10008, Title: "CF-UnprocessableEntity", Detail: "refused"})
+	w.f.Inject(cffake.Fault{Method: "DELETE", Path: "/v3/service_route_bindings/*", Times: -1, Status: 422, Code: 10008, Title: "CF-UnprocessableEntity", Detail: "binding locked"})
+	code, _, errOut := w.main("route-service", "on", "my-app", "--url", "https://gate.apps.example.com", "--yes")
+	if code != ExitCFIncomplete {
+		t.Fatalf("exit: got %d (%s), want %d", code, errOut, ExitCFIncomplete)
+	}
+	if !strings.Contains(errOut, "binding route shop.example.com/api failed") || !strings.Contains(errOut, "maintpage cf route-service status my-app") || strings.Contains(errOut, "maintpage cf status") {
+		t.Errorf("stderr %q: want it to name maintpage cf route-service status my-app", errOut)
+	}
+}

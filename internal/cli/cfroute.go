@@ -32,7 +32,7 @@ Routes already bound to it are left alone; a route bound to another route servic
 before anything changes. "off" unbinds the app's routes and deletes the instance once no route is
 bound to it. A failure part-way puts back what the command changed.
 
-` + cfExitCodes,
+` + cfExitCodes("maintpage cf route-service status APP"),
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			return usageErr(errors.New(`"maintpage cf route-service" needs a subcommand: on, off or status`))
