@@ -133,6 +133,13 @@ func (c *Client) httpRoutes(ctx context.Context, t Target, appName string, only 
 			skipped = append(skipped, Left{r.URL, reason})
 			continue
 		}
+		// A route another space owns and shares with this one is among the app's routes, but CC
+		// binds a route service only in the route's own space (app/actions/service_route_binding_create.rb,
+		// space_mismatch!): binding it would fail and undo every other route.
+		if r.SpaceGUID != "" && r.SpaceGUID != t.SpaceGUID {
+			skipped = append(skipped, Left{r.URL, "owned by another space: Cloud Foundry binds a route service only to a route of the instance's own space (bind it there with `cf bind-route-service`)"})
+			continue
+		}
 		out = append(out, r)
 	}
 	if err := sel.check(app.Name, routes); err != nil {

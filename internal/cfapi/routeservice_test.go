@@ -220,3 +220,36 @@ func TestCFRouteServiceRollback(t *testing.T) {
 		})
 	}
 }
+
+// TestCFRouteServiceLeavesRoutesOfOtherSpaces: a route owned by another space and shared with the
+// app's space is among the app's routes, but CC binds a route service only in the route's own space
+// ("The service instance and the route are in different spaces", app/actions/service_route_binding_create.rb):
+// on leaves it alone, saying why, instead of failing on it and rolling every other route back.
+func TestCFRouteServiceLeavesRoutesOfOtherSpaces(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t).typical()
+	staging := w.f.AddSpace(w.org, "staging")
+	shared := w.f.AddRoute(staging, w.alt, "shared-in", "", 0, cffake.Dest{App: w.app})
+	c := w.connect(t, nil)
+	p := rsOn(t, c, RouteServiceRequest{App: "my-app", URL: gateURL})
+	if n, _ := w.f.RouteService(shared); n != "" {
+		t.Errorf("the other space's route got bound to %s", n)
+	}
+	if got := len(w.bound("maintpage")); got != 4 {
+		t.Errorf("bound: got %d, want the four HTTP routes of the app's own space", got)
+	}
+	if !slices.ContainsFunc(p.Skipped, func(l Left) bool {
+		return l.URL == "shared-in.example.org" && strings.Contains(l.Reason, "another space")
+	}) {
+		t.Errorf("skipped: got %v, want shared-in.example.org left alone as a route of another space", p.Skipped)
+	}
+	_, lines, err := c.RouteServiceStatus(ctx, RouteServiceRequest{App: "my-app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(lines, func(l RouteServiceRoute) bool {
+		return l.URL == "shared-in.example.org" && strings.Contains(l.Note, "another space")
+	}) {
+		t.Errorf("status: got %+v, want the other space's route noted", lines)
+	}
+}
