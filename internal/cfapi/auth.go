@@ -35,8 +35,9 @@ type tokenSource struct {
 	// first gets a token with the operator's credentials (password or client credentials); nil when
 	// the login is the cf CLI's stored tokens, which only the refresh token renews.
 	first func(ctx context.Context) (*oauth2.Token, error)
-	// save writes renewed tokens back to config.json; nil when the login did not come from there.
-	save func(*oauth2.Token) error
+	// save writes renewed tokens back to config.json; prevRefresh is the refresh token they replace.
+	// nil when the login did not come from there.
+	save func(prevRefresh string, t *oauth2.Token) error
 	warn func(error)
 }
 
@@ -78,12 +79,16 @@ func (s *tokenSource) renewLocked(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, &tokenError{err}
 	}
+	prev := ""
+	if s.tok != nil {
+		prev = s.tok.RefreshToken
+	}
 	if t.RefreshToken == "" && s.tok != nil && s.first == nil {
 		t.RefreshToken = s.tok.RefreshToken // UAA did not rotate it: the old one stays good
 	}
 	s.tok = t
 	if s.save != nil {
-		if err := s.save(t); err != nil && s.warn != nil {
+		if err := s.save(prev, t); err != nil && s.warn != nil {
 			s.warn(err)
 		}
 	}
@@ -144,9 +149,11 @@ func closeBody(req *http.Request) {
 
 // writeBackTokens stores renewed tokens in the cf CLI's config.json the way the cf CLI does after a
 // refresh: every other field is kept as it was, the file is replaced atomically (a temporary file in
-// the same directory, then rename) and keeps its permissions. A config.json that now targets
-// another API (the operator ran `cf login -a …` meanwhile) is left alone.
-func writeBackTokens(path, api string, tok *oauth2.Token) error {
+// the same directory, then rename) and keeps its permissions. A config.json that no longer holds
+// the login maintpage renewed is left alone: it targets another API, or its refresh token is not
+// prevRefresh, because the operator ran `cf login` meanwhile (perhaps as someone else) or the cf CLI
+// renewed and rotated its own tokens; writing over it would log the cf CLI out or switch its user.
+func writeBackTokens(path, api, prevRefresh string, tok *oauth2.Token) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("writing the renewed login back to %s: %w", path, err)
@@ -162,6 +169,11 @@ func writeBackTokens(path, api string, tok *oauth2.Token) error {
 	var target string
 	_ = json.Unmarshal(doc["Target"], &target)
 	if !strings.EqualFold(strings.TrimRight(target, "/"), api) {
+		return nil
+	}
+	var stored string
+	_ = json.Unmarshal(doc["RefreshToken"], &stored)
+	if stored != prevRefresh {
 		return nil
 	}
 	set := func(k, v string) {

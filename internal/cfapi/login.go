@@ -148,7 +148,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 		if !src.tok.Valid() && cfg.RefreshToken == "" {
 			return nil, fmt.Errorf("%w: the token in %s has expired or cannot be read, and there is no refresh token: run `cf login` again", ErrNotLoggedIn, cfgPath)
 		}
-		src.save = func(t *oauth2.Token) error { return writeBackTokens(cfgPath, api, t) }
+		src.save = func(prev string, t *oauth2.Token) error { return writeBackTokens(cfgPath, api, prev, t) }
 		c.by = tokenUser(cfg.AccessToken)
 	default:
 		where := cfgPath

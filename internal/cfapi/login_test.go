@@ -296,3 +296,35 @@ func TestCFTokenWrittenBack(t *testing.T) {
 		})
 	}
 }
+
+// TestCFTokenWriteBackLeavesANewerLogin: the operator runs `cf login` as someone else (or the cf CLI
+// renews and rotates its own tokens) while maintpage runs. When maintpage then renews its token, it
+// must not write its login over the newer one: config.json holds what the cf CLI wrote.
+func TestCFTokenWriteBackLeavesANewerLogin(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t).typical()
+	w.login(t, time.Now().Add(time.Hour))
+	c := w.connect(t, nil)
+	path := filepath.Join(w.home, ".cf", "config.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobAccess, bobRefresh := w.f.Login("bob", time.Now().Add(time.Hour))
+	raw = []byte(strings.Replace(string(raw), w.access, bobAccess, 1))
+	raw = []byte(strings.Replace(string(raw), w.refresh, bobRefresh, 1))
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.f.ExpireToken(w.access) // maintpage's token is refused from now on: it renews it
+	if _, err := c.Status(ctx, Request{App: "my-app"}); err != nil {
+		t.Fatalf("status with a renewed token: %v", err)
+	}
+	if got := w.f.Grants("refresh_token"); got != 1 {
+		t.Fatalf("refresh grants: got %d, want 1 (the renewal this test is about)", got)
+	}
+	after, _ := os.ReadFile(path)
+	if string(after) != string(raw) {
+		t.Errorf("config.json after maintpage renewed its own login:\n%s\nwant bob's login as the cf CLI wrote it:\n%s", after, raw)
+	}
+}
