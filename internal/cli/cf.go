@@ -156,11 +156,21 @@ func rangeArgs(lo, hi int, what string) cobra.PositionalArgs {
 }
 
 func cfConnect(ctx context.Context, e *env, f *cfFlags) (*cfapi.Client, error) {
-	c, err := cfapi.Connect(ctx, cfapi.Options{Getenv: e.getenv, SkipSSLValidation: f.skipSSL})
+	c, err := cfapi.Connect(ctx, cfOptions(e, f))
 	if err != nil {
 		return nil, cfExit(err)
 	}
 	return c, nil
+}
+
+// cfOptions is how the cf commands log in. What goes wrong without stopping the command (a renewed
+// login that could not be written back, which leaves the cf CLI with a refresh token the UAA may
+// have revoked) is said on stderr: the operator must hear it to run `cf login` before the cf CLI
+// fails them later.
+func cfOptions(e *env, f *cfFlags) cfapi.Options {
+	return cfapi.Options{Getenv: e.getenv, SkipSSLValidation: f.skipSSL, Warn: func(err error) {
+		fmt.Fprintf(e.stderr, "maintpage: warning: %v\n", err)
+	}}
 }
 
 // cfExit gives a cfapi error its exit code.

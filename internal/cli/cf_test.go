@@ -476,3 +476,18 @@ func TestCFRouteServiceNamesItsOwnStatus(t *testing.T) {
 		t.Errorf("stderr %q: want it to name maintpage cf route-service status my-app", errOut)
 	}
 }
+
+// TestCFWarningsReachStderr: cfapi reports a renewed login it could not write back to config.json
+// through Options.Warn; the cf commands must pass it on to the operator, not drop it.
+func TestCFWarningsReachStderr(t *testing.T) {
+	t.Parallel()
+	var errb bytes.Buffer
+	opts := cfOptions(&env{getenv: func(string) string { return "" }, stdout: io.Discard, stderr: &errb}, &cfFlags{})
+	if opts.Warn == nil {
+		t.Fatal("Warn is nil: a login that could not be written back would go unsaid")
+	}
+	opts.Warn(errors.New("writing the renewed login back to /home/op/.cf/config.json: permission denied"))
+	if got := errb.String(); !strings.Contains(got, "warning") || !strings.Contains(got, "permission denied") {
+		t.Errorf("stderr: got %q, want the warning", got)
+	}
+}
