@@ -107,6 +107,10 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 
 	retry := newTransport(opts.SkipSSLValidation, opts.Retry)
 	plain := &http.Client{Transport: retry, Timeout: timeout}
+	// A token grant carries the refresh token or a password in its body, which net/http sends
+	// again to wherever a 307 or 308 points, on any host: the UAA's answers are not followed.
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	uaaHTTP := &http.Client{Transport: retry, Timeout: timeout, CheckRedirect: noRedirect}
 	uaa := ""
 	if sameTarget {
 		uaa = cfg.UaaEndpoint
@@ -121,7 +125,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 		uaaClient = cfg.UAAOAuthClient
 	}
 	tokenURL := strings.TrimRight(uaa, "/") + "/oauth/token"
-	src := &tokenSource{hc: plain, warn: opts.Warn, uaa: oauth2.Config{
+	src := &tokenSource{hc: uaaHTTP, warn: opts.Warn, uaa: oauth2.Config{
 		// The cf CLI's own UAA client has an empty secret and sends it in the Authorization header.
 		ClientID: uaaClient, Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader},
 	}}
@@ -172,7 +176,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 	c.cc = &cc{api: apiURL, hc: &http.Client{
 		Transport: &authTransport{base: retry, src: src, api: apiURL}, Timeout: timeout,
 		// The V3 calls made here are not redirected; an answer that redirects is reported as it is.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		CheckRedirect: noRedirect,
 	}}
 	return c, nil
 }

@@ -3,9 +3,13 @@ package cfapi
 import (
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -326,5 +330,50 @@ func TestCFTokenWriteBackLeavesANewerLogin(t *testing.T) {
 	after, _ := os.ReadFile(path)
 	if string(after) != string(raw) {
 		t.Errorf("config.json after maintpage renewed its own login:\n%s\nwant bob's login as the cf CLI wrote it:\n%s", after, raw)
+	}
+}
+
+// TestCFUAARedirectGetsNoCredentials: a token grant carries the refresh token (or a password) in
+// its body, and net/http sends a body again to wherever a 307 or 308 points, on any host. A UAA
+// answer that redirects is refused, so the credentials go to the UAA named in config.json only.
+func TestCFUAARedirectGetsNoCredentials(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var stolen []string
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		stolen = append(stolen, r.Method+" "+r.URL.Path+" "+string(body)+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		http.Error(w, "no", http.StatusTeapot)
+	}))
+	t.Cleanup(thief.Close)
+	for name, code := range map[string]int{"307": http.StatusTemporaryRedirect, "308": http.StatusPermanentRedirect} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, thief.URL+r.URL.Path, code)
+			}))
+			t.Cleanup(redirector.Close)
+			w := newWorld(t).typical()
+			w.login(t, time.Now().Add(-time.Minute)) // expired: Connect renews it at once
+			path := filepath.Join(w.home, ".cf", "config.json")
+			raw, _ := os.ReadFile(path)
+			raw = []byte(strings.ReplaceAll(string(raw), `"UaaEndpoint":"`+w.f.URL+`/uaa"`, `"UaaEndpoint":"`+redirector.URL+`/uaa"`))
+			if err := os.WriteFile(path, raw, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Connect(ctx, Options{Getenv: w.env(nil), Retry: RetryPolicy{BaseDelay: time.Millisecond}})
+			if err == nil || !errors.Is(err, ErrNotLoggedIn) {
+				t.Errorf("Connect: got %v, want the login refused", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, s := range stolen {
+				if strings.Contains(s, w.refresh) {
+					t.Errorf("the refresh token went to another host through a redirect: %s", s)
+				}
+			}
+		})
 	}
 }
