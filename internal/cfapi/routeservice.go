@@ -306,7 +306,8 @@ func (c *Client) isBound(ctx context.Context, routeGUID, instance string) (bool,
 }
 
 // ApplyRouteService carries out a route-service plan. On creates the instance when missing, then
-// binds route by route; off unbinds, then deletes the instance when nothing else is bound to it.
+// binds route by route; off unbinds, then deletes the instance when nothing else is bound to it
+// (then: p.DeleteInstance is cleared and p.Others counted when something was bound meanwhile).
 // When a call fails, what this run did is undone (bindings, then a created instance), and the
 // error names exactly the routes left otherwise than they were.
 func (c *Client) ApplyRouteService(ctx context.Context, p *RouteServicePlan, progress func(i int, url string)) error {
@@ -340,6 +341,17 @@ func (c *Client) ApplyRouteService(ctx context.Context, p *RouteServicePlan, pro
 		return c.undoRouteService(ctx, p, i, created, &ApplyError{Op: op, Route: u, Err: err, StatusCmd: status})
 	}
 	if !p.Enable && p.DeleteInstance {
+		// The plan may have waited at the prompt while someone bound another route to the instance,
+		// and deleting a user-provided instance deletes its route bindings with it
+		// (cloud_controller_ng: app/actions/v3/service_instance_delete.rb): look again first.
+		left, err := c.routeBindings(ctx, "service_instance_guids", []string{p.Instance})
+		if err != nil {
+			return fmt.Errorf("every route is unbound, but whether service instance %s is still used could not be read, so it was kept (run `cf delete-service %s` once nothing uses it): %w", p.Name, p.Name, err)
+		}
+		if len(left) > 0 {
+			p.DeleteInstance, p.Others = false, len(left)
+			return nil
+		}
 		if err := c.deleteInstance(ctx, p.Name, p.Instance); err != nil {
 			return fmt.Errorf("every route is unbound, but service instance %s could not be deleted (run `cf delete-service %s` when convenient): %w", p.Name, p.Name, err)
 		}

@@ -253,3 +253,35 @@ func TestCFRouteServiceLeavesRoutesOfOtherSpaces(t *testing.T) {
 		t.Errorf("status: got %+v, want the other space's route noted", lines)
 	}
 }
+
+// TestCFRouteServiceOffKeepsAnInstanceBoundMeanwhile: off plans to delete the instance because no
+// other route is bound to it, then waits at the prompt; meanwhile a teammate binds another app's
+// route to it. Deleting a user-provided instance deletes its route bindings with it
+// (app/actions/v3/service_instance_delete.rb), so off must look again and keep the instance.
+func TestCFRouteServiceOffKeepsAnInstanceBoundMeanwhile(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t).typical()
+	c := w.connect(t, nil)
+	rsOn(t, c, RouteServiceRequest{App: "my-app", URL: gateURL})
+	p, err := c.PlanRouteService(ctx, RouteServiceRequest{App: "my-app"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.DeleteInstance {
+		t.Fatalf("plan: got DeleteInstance false, want true (nothing else is bound yet)")
+	}
+	otherRoute := w.route(w.web, "other2", "", 0, cffake.Dest{App: w.other})
+	w.f.BindRoute(p.Instance, otherRoute)
+	if err := c.ApplyRouteService(ctx, p, nil); err != nil {
+		t.Fatalf("apply off: %v", err)
+	}
+	if n, _ := w.f.RouteService(otherRoute); n != "maintpage" {
+		t.Errorf("the route bound while off waited lost its route service")
+	}
+	if got := w.f.ServiceInstances(); !slices.Equal(got, []string{"maintpage"}) {
+		t.Errorf("instances: got %v, want maintpage kept", got)
+	}
+	if p.DeleteInstance || p.Others != 1 {
+		t.Errorf("plan after apply: DeleteInstance %v, Others %d; want false and 1, so the report says the instance stays", p.DeleteInstance, p.Others)
+	}
+}

@@ -121,7 +121,7 @@ func runRouteService(ctx context.Context, e *env, in terminal, f *cfFlags, rf *r
 	if ok, err := proceed(ctx, in, out, f, len(p.Changes)); !ok {
 		return err
 	}
-	n := len(p.Changes)
+	n, deleting := len(p.Changes), p.DeleteInstance
 	err = c.ApplyRouteService(ctx, p, func(i int, u string) {
 		fmt.Fprintf(out, "  [%d/%d] %s: done\n", i+1, n, u)
 	})
@@ -132,6 +132,9 @@ func runRouteService(ctx context.Context, e *env, in terminal, f *cfFlags, rf *r
 		fmt.Fprintf(out, "%s's routes go through %s: %d route(s) bound. To undo: maintpage cf route-service off %s --name %s\n", app, p.URL, n, app, p.Name)
 	} else {
 		fmt.Fprintf(out, "%s's routes no longer go through %s: %d route(s) unbound.\n", app, p.Name, n)
+		if deleting && !p.DeleteInstance {
+			fmt.Fprintf(out, "Service instance %s is kept: %d route(s) of other apps were bound to it meanwhile.\n", p.Name, p.Others)
+		}
 	}
 	return nil
 }
