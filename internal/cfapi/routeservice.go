@@ -44,6 +44,8 @@ type RouteServicePlan struct {
 	DeleteInstance bool
 	// Others counts the routes of other apps that stay bound to the instance.
 	Others int
+	// Apps counts the apps bound to the instance (`cf bind-service`), which keep it too.
+	Apps int
 }
 
 // checkRouteServiceURL applies CC's rules to a route service URL before asking CC
@@ -235,9 +237,24 @@ func (c *Client) PlanRouteService(ctx context.Context, req RouteServiceRequest, 
 			return nil, err
 		}
 		p.Others = len(all) - len(p.Changes)
-		p.DeleteInstance = p.Others == 0
+		if p.Apps, err = c.appBindingCount(ctx, si.GUID); err != nil {
+			return nil, err
+		}
+		p.DeleteInstance = p.Others == 0 && p.Apps == 0
 	}
 	return p, nil
+}
+
+// appBindingCount counts the apps bound to a service instance. Deleting a user-provided instance
+// deletes its app bindings with it (cloud_controller_ng: app/actions/v3/service_instance_delete.rb,
+// remove_associations), so an instance an app uses is not maintpage's to delete.
+func (c *Client) appBindingCount(ctx context.Context, instance string) (int, error) {
+	var list []ccRouteBinding // the relationships are all that is read
+	err := c.call(ctx, "listing the apps bound to the route service", func() (err error) {
+		list, _, err = listAll[ccRouteBinding](ctx, c.cc, "/v3/service_credential_bindings", url.Values{"service_instance_guids": {instance}, "type": {"app"}})
+		return err
+	})
+	return len(list), err
 }
 
 func (c *Client) createInstance(ctx context.Context, t Target, name, rsURL string) (string, error) {
@@ -307,7 +324,7 @@ func (c *Client) isBound(ctx context.Context, routeGUID, instance string) (bool,
 
 // ApplyRouteService carries out a route-service plan. On creates the instance when missing, then
 // binds route by route; off unbinds, then deletes the instance when nothing else is bound to it
-// (then: p.DeleteInstance is cleared and p.Others counted when something was bound meanwhile).
+// (then: p.DeleteInstance is cleared, and p.Others and p.Apps counted, when something was bound meanwhile).
 // When a call fails, what this run did is undone (bindings, then a created instance), and the
 // error names exactly the routes left otherwise than they were.
 func (c *Client) ApplyRouteService(ctx context.Context, p *RouteServicePlan, progress func(i int, url string)) error {
@@ -345,11 +362,15 @@ func (c *Client) ApplyRouteService(ctx context.Context, p *RouteServicePlan, pro
 		// and deleting a user-provided instance deletes its route bindings with it
 		// (cloud_controller_ng: app/actions/v3/service_instance_delete.rb): look again first.
 		left, err := c.routeBindings(ctx, "service_instance_guids", []string{p.Instance})
+		var apps int
+		if err == nil {
+			apps, err = c.appBindingCount(ctx, p.Instance)
+		}
 		if err != nil {
 			return fmt.Errorf("every route is unbound, but whether service instance %s is still used could not be read, so it was kept (run `cf delete-service %s` once nothing uses it): %w", p.Name, p.Name, err)
 		}
-		if len(left) > 0 {
-			p.DeleteInstance, p.Others = false, len(left)
+		if len(left) > 0 || apps > 0 {
+			p.DeleteInstance, p.Others, p.Apps = false, len(left), apps
 			return nil
 		}
 		if err := c.deleteInstance(ctx, p.Name, p.Instance); err != nil {

@@ -285,3 +285,24 @@ func TestCFRouteServiceOffKeepsAnInstanceBoundMeanwhile(t *testing.T) {
 		t.Errorf("plan after apply: DeleteInstance %v, Others %d; want false and 1, so the report says the instance stays", p.DeleteInstance, p.Others)
 	}
 }
+
+// TestCFRouteServiceOffKeepsAnInstanceAnAppUses: the instance is also bound to an app (`cf
+// bind-service`). Deleting a user-provided instance deletes its app bindings too
+// (app/actions/v3/service_instance_delete.rb, remove_associations), so off keeps it.
+func TestCFRouteServiceOffKeepsAnInstanceAnAppUses(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t).typical()
+	c := w.connect(t, nil)
+	on := rsOn(t, c, RouteServiceRequest{App: "my-app", URL: gateURL})
+	w.f.BindApp(on.Instance, w.other)
+	off := rsOff(t, c, RouteServiceRequest{App: "my-app"})
+	if off.DeleteInstance || off.Apps != 1 {
+		t.Errorf("off: DeleteInstance %v, Apps %d; want the instance kept for the app bound to it", off.DeleteInstance, off.Apps)
+	}
+	if got := w.f.ServiceInstances(); !slices.Equal(got, []string{"maintpage"}) {
+		t.Errorf("instances: got %v, want maintpage kept", got)
+	}
+	if got := w.bound("maintpage"); len(got) != 0 {
+		t.Errorf("still bound after off: %v", got)
+	}
+}

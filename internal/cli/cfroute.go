@@ -111,8 +111,8 @@ func runRouteService(ctx context.Context, e *env, in terminal, f *cfFlags, rf *r
 		return nil
 	case !enable && p.DeleteInstance:
 		fmt.Fprintf(out, "  then delete service instance %s (no other route uses it)\n", p.Name)
-	case !enable && p.Others > 0:
-		fmt.Fprintf(out, "  service instance %s stays: %d route(s) of other apps are bound to it\n", p.Name, p.Others)
+	case !enable && (p.Others > 0 || p.Apps > 0):
+		fmt.Fprintf(out, "  service instance %s stays: %d route(s) of other apps and %d app(s) are bound to it\n", p.Name, p.Others, p.Apps)
 	}
 	if len(p.Changes) == 0 && (enable || !p.DeleteInstance) {
 		fmt.Fprintln(out, "Every route is already as asked: nothing to do.")
@@ -133,7 +133,7 @@ func runRouteService(ctx context.Context, e *env, in terminal, f *cfFlags, rf *r
 	} else {
 		fmt.Fprintf(out, "%s's routes no longer go through %s: %d route(s) unbound.\n", app, p.Name, n)
 		if deleting && !p.DeleteInstance {
-			fmt.Fprintf(out, "Service instance %s is kept: %d route(s) of other apps were bound to it meanwhile.\n", p.Name, p.Others)
+			fmt.Fprintf(out, "Service instance %s is kept: %d route(s) of other apps and %d app(s) were bound to it meanwhile.\n", p.Name, p.Others, p.Apps)
 		}
 	}
 	return nil

@@ -57,8 +57,9 @@ type Fake struct {
 	domains []*domain
 	routes  []*route
 
-	instances []*instance
-	bindings  []*binding
+	instances   []*instance
+	bindings    []*binding
+	appBindings []*appBinding
 
 	access   map[string]*token // access token → what it stands for
 	refresh  map[string]*token // refresh token → whom it renews
@@ -434,6 +435,7 @@ func (f *Fake) handler() http.Handler {
 	mux.HandleFunc("GET /v3/service_route_bindings", f.authed(f.listBindings))
 	mux.HandleFunc("POST /v3/service_route_bindings", f.authed(f.createBinding))
 	mux.HandleFunc("DELETE /v3/service_route_bindings/{guid}", f.authed(f.deleteBinding))
+	mux.HandleFunc("GET /v3/service_credential_bindings", f.authed(f.listCredentialBindings))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		ccError(w, http.StatusNotFound, 10000, "CF-NotFound", "Unknown request")
 	})

@@ -363,6 +363,9 @@ var (
 	serviceInstancesList = listParams{keys: []string{"type", "fields", "names", "space_guids", "organization_guids", "service_plan_guids", "service_plan_names"}, metadata: true}
 	// app/messages/service_route_bindings_list_message.rb
 	routeBindingsList = listParams{keys: []string{"service_instance_guids", "service_instance_names", "route_guids", "include"}, metadata: true, include: []string{"route", "service_instance"}}
+	// app/messages/service_credential_binding_list_message.rb
+	credentialBindingsList = listParams{keys: []string{"names", "service_instance_guids", "service_instance_names", "service_plan_names", "service_plan_guids",
+		"service_offering_names", "service_offering_guids", "app_guids", "app_names", "include", "type"}, metadata: true, include: []string{"app", "service_instance"}}
 	// app/messages/route_destinations_list_message.rb
 	destinationsList = listParams{keys: []string{"guids", "app_guids"}}
 )

@@ -128,6 +128,9 @@ func TestCCRules(t *testing.T) {
 		"service instance type":        badQ("/v3/service_instances?type=brokered", "Type must be one of 'managed', 'user-provided'"),
 		"known filters accepted":       ok("GET", "/v3/routes?app_guids={APP}&include=domain&label_selector=a.io/k&per_page=5000&service_instance_guids={RS}", "", 200),
 		"binding filters accepted":     ok("GET", "/v3/service_route_bindings?route_guids={ROUTE}&service_instance_guids={RS}", "", 200),
+		"unknown credential filter":    badQ("/v3/service_credential_bindings?route_guids=x", "Unknown query parameter(s): 'route_guids'"),
+		"credential binding type":      badQ("/v3/service_credential_bindings?type=route", "Type must be one of 'app', 'key'"),
+		"credential filters accepted":  ok("GET", "/v3/service_credential_bindings?service_instance_guids={RS}&type=app", "", 200),
 		"service instance filters too": ok("GET", "/v3/service_instances?names=rs&space_guids={SPACE}&type=user-provided", "", 200),
 
 		// Destinations (route_update_destinations_message.rb, update_route_destinations.rb,

@@ -48,6 +48,61 @@ func (f *Fake) BindRoute(instanceGUID, routeGUID string) {
 	f.bindings = append(f.bindings, &binding{guid: f.nextGUID("binding"), instance: si, route: rt})
 }
 
+// appBinding is a service credential binding of type app (`cf bind-service APP INSTANCE`).
+type appBinding struct {
+	guid     string
+	instance *instance
+	app      *app
+}
+
+// BindApp binds a service instance to an app behind the client's back, as `cf bind-service` does.
+func (f *Fake) BindApp(instanceGUID, appGUID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	si := f.instanceByGUID(instanceGUID)
+	i := slices.IndexFunc(f.apps, func(a *app) bool { return a.guid == appGUID })
+	if si == nil || i < 0 {
+		panic("cffake: BindApp: no such instance or app") // a broken test, not a CC answer
+	}
+	f.appBindings = append(f.appBindings, &appBinding{guid: f.nextGUID("credential-binding"), instance: si, app: f.apps[i]})
+}
+
+// listCredentialBindings is ServiceCredentialBindingsController#index with
+// ServiceCredentialBindingListMessage (app/messages/service_credential_binding_list_message.rb);
+// the fake holds app bindings only (a user-provided instance has no service keys).
+func (f *Fake) listCredentialBindings(w http.ResponseWriter, r *http.Request) {
+	if _, ok := checkList(w, r, credentialBindingsList); !ok {
+		return
+	}
+	q := r.URL.Query()
+	// The message's own rule: type is one of two values.
+	if q.Has("type") && q.Get("type") != "app" && q.Get("type") != "key" {
+		fail(w, badQuery("Type must be one of 'app', 'key'"))
+		return
+	}
+	instances, apps := filter(q, "service_instance_guids"), filter(q, "app_guids")
+	var out []*appBinding
+	for _, b := range f.appBindings {
+		if (instances == nil || slices.Contains(instances, b.instance.guid)) && (apps == nil || slices.Contains(apps, b.app.guid)) &&
+			(!q.Has("type") || q.Get("type") == "app") {
+			out = append(out, b)
+		}
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	f.paginate(w, r, len(out), func(i int) any {
+		b := out[i]
+		return map[string]any{
+			"guid": b.guid, "type": "app", "name": nil, "created_at": now, "updated_at": now,
+			"last_operation": map[string]any{"type": "create", "state": "succeeded"},
+			"metadata":       map[string]any{"labels": map[string]any{}, "annotations": map[string]any{}},
+			"relationships": map[string]any{
+				"app":              map[string]any{"data": map[string]any{"guid": b.app.guid}},
+				"service_instance": map[string]any{"data": map[string]any{"guid": b.instance.guid}},
+			},
+		}
+	}, nil)
+}
+
 // RouteService is what a test reads back of a route's binding: the instance's name and route
 // service URL, or empty strings when the route is not bound.
 func (f *Fake) RouteService(routeGUID string) (name, url string) {
@@ -230,7 +285,8 @@ func (f *Fake) createInstance(w http.ResponseWriter, r *http.Request) {
 }
 
 // deleteInstance is ServiceInstancesController#destroy for a user-provided instance:
-// V3::ServiceInstanceDelete unbinds it from its routes first (app/actions/v3/service_instance_delete.rb).
+// V3::ServiceInstanceDelete deletes its route and app bindings first (app/actions/v3/service_instance_delete.rb,
+// remove_associations).
 func (f *Fake) deleteInstance(w http.ResponseWriter, r *http.Request) {
 	si := f.instanceByGUID(r.PathValue("guid"))
 	if si == nil {
@@ -242,6 +298,7 @@ func (f *Fake) deleteInstance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.bindings = slices.DeleteFunc(f.bindings, func(b *binding) bool { return b.instance == si })
+	f.appBindings = slices.DeleteFunc(f.appBindings, func(b *appBinding) bool { return b.instance == si })
 	f.instances = slices.DeleteFunc(f.instances, func(x *instance) bool { return x == si })
 	w.WriteHeader(http.StatusNoContent)
 }
