@@ -131,6 +131,10 @@ func TestErrorsNameSourceAndFix(t *testing.T) {
 			want: []string{"flag --upstream-ca-file: invalid value", "cannot read it"}},
 		{name: "CA file without a certificate", flags: map[string]string{"upstream": "https://app.internal", "upstream_ca_file": "config.go"},
 			want: []string{"holds no PEM certificate"}},
+		// A bundle whose second certificate was cut short (a bad copy and paste): the CA it was meant
+		// to add would be missing at run time, with only "unknown authority" to go on.
+		{name: "CA file with a broken certificate", flags: map[string]string{"upstream": "https://app.internal", "upstream_ca_file": "testdata/ca-second-broken.pem"},
+			want: []string{"certificate 2 (line 12) cannot be read"}},
 		{name: "CA file and insecure together", flags: map[string]string{"upstream": "https://app.internal", "upstream_insecure_skip_verify": "true", "upstream_ca_file": "testdata/ca.pem"},
 			want: []string{"upstream_insecure_skip_verify: turns off the check that upstream_ca_file is for"}},
 		{name: "not a mapping", yaml: "- a\n- b\n", want: []string{"must be a mapping of settings"}},

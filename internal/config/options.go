@@ -1,7 +1,10 @@
 package config
 
 import (
+	"bytes"
 	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -299,8 +302,8 @@ var options = []Option{
 			if err != nil {
 				return fmt.Errorf("cannot read it (%w): name a readable PEM file of CA certificates", err)
 			}
-			if !x509.NewCertPool().AppendCertsFromPEM(data) {
-				return fmt.Errorf("%s holds no PEM certificate: write the CA certificates as -----BEGIN CERTIFICATE----- blocks", v)
+			if err := checkCAPEM(data); err != nil {
+				return err
 			}
 			c.UpstreamCAFile, c.UpstreamCAPEM = v, data
 			return nil
@@ -558,4 +561,29 @@ func MarkdownTable() string {
 		fmt.Fprintf(&b, "| `--%s` | `%s` | `%s` | %s | %s |\n", o.Flag, o.Env, o.Key, def, strings.ReplaceAll(o.Help, "|", "\\|"))
 	}
 	return b.String()
+}
+
+// checkCAPEM reads every certificate of a CA file. x509.CertPool.AppendCertsFromPEM skips a block
+// it cannot parse, so a bundle with one broken certificate would load and the CA it was meant to add
+// would be missing at run time, where the only symptom is "certificate signed by unknown authority".
+func checkCAPEM(data []byte) error {
+	rest, n := data, 0
+	for {
+		block, next := pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type == "CERTIFICATE" {
+			n++
+			if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+				line := 1 + bytes.Count(data[:len(data)-len(rest)], []byte("\n")) + bytes.Count(rest[:bytes.Index(rest, []byte("-----BEGIN"))], []byte("\n"))
+				return fmt.Errorf("certificate %d (line %d) cannot be read (%w): copy it again from its source", n, line, err)
+			}
+		}
+		rest = next
+	}
+	if n == 0 {
+		return errors.New("holds no PEM certificate: write the CA certificates as -----BEGIN CERTIFICATE----- blocks")
+	}
+	return nil
 }
