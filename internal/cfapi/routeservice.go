@@ -337,7 +337,11 @@ func (c *Client) ApplyRouteService(ctx context.Context, p *RouteServicePlan, pro
 	if p.Enable && p.Instance == "" {
 		guid, err := c.createInstance(ctx, p.Target, p.Name, p.URL)
 		if err != nil {
-			return &ApplyError{Op: "creating", Route: "service instance " + p.Name, Err: err, StatusCmd: status}
+			ae := &ApplyError{Op: "creating", Route: "service instance " + p.Name, Err: err, StatusCmd: status}
+			if !refused(err) {
+				c.undoLostCreate(ctx, p, ae)
+			}
+			return ae
 		}
 		p.Instance, created = guid, true
 	}
@@ -378,6 +382,22 @@ func (c *Client) ApplyRouteService(ctx context.Context, p *RouteServicePlan, pro
 		}
 	}
 	return nil
+}
+
+// undoLostCreate deletes the instance a create whose answer was lost may have made: the plan found
+// none of that name, so one there now is this run's (or a teammate's doing the same, whose rerun
+// creates it again). What cannot be checked or deleted is reported as left behind.
+func (c *Client) undoLostCreate(ctx context.Context, p *RouteServicePlan, ae *ApplyError) {
+	rbctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	what := "service instance " + p.Name + " (perhaps created by this run)"
+	si, err := c.findInstance(rbctx, p.Target, p.Name)
+	if err == nil && si != nil && si.Type == "user-provided" && si.RouteServiceURL == p.URL {
+		err = c.deleteInstance(rbctx, p.Name, si.GUID)
+	}
+	if err != nil {
+		ae.Stuck = append(ae.Stuck, StuckRoute{URL: what, Err: err})
+	}
 }
 
 // undoRouteService puts back the routes changed before change i failed (and change i itself when

@@ -189,7 +189,10 @@ func TestCFRouteServiceRollback(t *testing.T) {
 	t.Parallel()
 	tests := map[string]cffake.Fault{
 		"CC refuses the third binding":       {Method: "POST", Path: "/v3/service_route_bindings", After: 2, Status: 422, Code: 10008, Title: "CF-UnprocessableEntity", Detail: "refused"},
-		"the third binding's answer is lost": {Method: "POST", Path: "/v3/service_route_bindings", After: 2, Status: 502, Code: 10001, Title: "CF-ServerError", Detail: "bad gateway"},
+		"the third binding's answer is lost": {Method: "POST", Path: "/v3/service_route_bindings", After: 2, Status: 502, Code: 10001, Title: "CF-ServerError", Detail: "bad gateway", Lost: true},
+		"the third binding fails with 502":   {Method: "POST", Path: "/v3/service_route_bindings", After: 2, Status: 502, Code: 10001, Title: "CF-ServerError", Detail: "bad gateway"},
+		// CC created the instance but its answer was lost: the instance exists, and no route was bound.
+		"the instance's answer is lost": {Method: "POST", Path: "/v3/service_instances", Status: 502, Code: 10001, Title: "CF-ServerError", Detail: "bad gateway", Lost: true},
 	}
 	for name, flt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -203,8 +206,12 @@ func TestCFRouteServiceRollback(t *testing.T) {
 			w.f.Inject(flt)
 			err = c.ApplyRouteService(ctx, p, nil)
 			var ae *ApplyError
-			if !errors.As(err, &ae) || ae.Incomplete() || ae.Route != "r3.example.com" {
-				t.Fatalf("got %v, want r3.example.com failed and everything put back", err)
+			wantRoute := "r3.example.com"
+			if flt.Path == "/v3/service_instances" {
+				wantRoute = "service instance maintpage"
+			}
+			if !errors.As(err, &ae) || ae.Incomplete() || ae.Route != wantRoute {
+				t.Fatalf("got %v, want %s failed and everything put back", err, wantRoute)
 			}
 			if got := w.bound("maintpage"); len(got) != 0 {
 				t.Errorf("bound after rollback: %v", got)

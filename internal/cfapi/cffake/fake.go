@@ -38,6 +38,9 @@ type Fault struct {
 	Title      string
 	Detail     string
 	RetryAfter string // Retry-After header value, for 429
+	// Lost carries the request out first and then answers with the fault: CC did the deed and the
+	// answer was lost on the way (a router's 502, a timeout), which a client cannot tell apart.
+	Lost bool
 
 	seen, failed int
 }
@@ -445,6 +448,9 @@ func (f *Fake) handler() http.Handler {
 		flt := f.matchFault(r)
 		f.mu.Unlock()
 		if flt != nil {
+			if flt.Lost {
+				mux.ServeHTTP(httptest.NewRecorder(), r)
+			}
 			if flt.RetryAfter != "" {
 				w.Header().Set("Retry-After", flt.RetryAfter)
 			}
