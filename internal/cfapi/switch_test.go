@@ -222,6 +222,11 @@ func TestCFRollbackOnFailure(t *testing.T) {
 		"adding the maintenance app fails": func(g string) cffake.Fault {
 			return cffake.Fault{Method: "POST", Path: "/v3/routes/" + g + "/destinations", Status: 500, Code: 10001, Title: "CF-ServerError", Detail: "An unknown error occurred."}
 		},
+		// CC added the maintenance app but the answer was lost (POST is not retried): the route
+		// serves both apps and must be put back too.
+		"adding the maintenance app, answer lost": func(g string) cffake.Fault {
+			return cffake.Fault{Method: "POST", Path: "/v3/routes/" + g + "/destinations", Status: 502, Code: 10001, Title: "CF-ServerError", Detail: "bad gateway", Lost: true}
+		},
 		"removing the app fails": func(g string) cffake.Fault {
 			return cffake.Fault{Method: "DELETE", Path: "/v3/routes/" + g + "/destinations/*", Status: 422, Code: 10008, Title: "CF-UnprocessableEntity", Detail: "route mapping locked"}
 		},
