@@ -1,11 +1,11 @@
 #!/bin/sh
-# Benchmark maintpage against nginx and the original Flask app on this machine, in one command.
+# Benchmark maintpage against nginx, HAProxy, Caddy and the original Flask app on this machine, in one command.
 #
 #   bench/run.sh                          # full run: 3 rounds × 10 s × 10/100/1000 connections
 #   bench/run.sh --rounds 3 --duration 5s
 #   bench/run.sh --smoke                  # a few seconds: every system starts and answers (CI)
 #
-# It installs what is missing from Debian's packages (nginx, wrk, python3-flask, gunicorn; apt-get
+# It installs what is missing from Debian's packages (nginx, haproxy, caddy, wrk, python3-flask, gunicorn; apt-get
 # update only when something must be installed), builds maintpage, and runs the harness
 # (go run ./bench/harness; --help lists its flags). Results go to bench/results/.
 set -eu
@@ -16,6 +16,8 @@ cd "$root"
 missing=""
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$missing haproxy"
+command -v caddy >/dev/null 2>&1 || missing="$missing caddy"
 # Debian's python3, not a pyenv or venv one earlier on PATH: Flask and gunicorn come from apt.
 /usr/bin/python3 -c 'import flask' >/dev/null 2>&1 || missing="$missing python3-flask"
 /usr/bin/python3 -c 'import gunicorn' >/dev/null 2>&1 || missing="$missing gunicorn"

@@ -13,6 +13,8 @@ command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v wrk >/dev/null || missing+=(wrk)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+command -v caddy >/dev/null || missing+=(caddy)
 /usr/bin/python3 -c 'import flask' 2>/dev/null || missing+=(python3-flask)
 command -v gunicorn >/dev/null || missing+=(gunicorn)
 if [ ${#missing[@]} -gt 0 ]; then

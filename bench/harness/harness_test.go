@@ -65,11 +65,12 @@ func TestNginxMaintConfRepeatsHeaders(t *testing.T) {
 		"Date":                    {"Thu, 26 Nov 2026 00:36:56 GMT"},
 		"Content-Length":          {"875"},
 	}
-	conf, err := nginxMaintConf("/tmp/x", 8080, hdr)
+	conf, err := nginxMaintConf("/tmp/x", 8080, hdr, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
+		`sendfile off;`,
 		`default_type "text/html; charset=utf-8";`,
 		`add_header Retry-After "3600" always;`,
 		`add_header Cache-Control "no-store" always;`,
@@ -86,7 +87,7 @@ func TestNginxMaintConfRepeatsHeaders(t *testing.T) {
 		}
 	}
 	hdr.Set("X-Bad", "$host")
-	if _, err := nginxMaintConf("/tmp/x", 8080, hdr); err == nil {
+	if _, err := nginxMaintConf("/tmp/x", 8080, hdr, true); err == nil {
 		t.Error("a header with $ was accepted; nginx would expand it")
 	}
 }

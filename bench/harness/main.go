@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,6 +36,8 @@ type harness struct {
 	maintpage string
 	upstream  string
 	nginx     string
+	haproxy   string
+	caddy     string
 	python    string
 	wrk       string
 	flaskDir  string
@@ -49,6 +52,8 @@ type options struct {
 	systems    []string
 	out        string
 	smoke      bool
+	allowNoisy bool
+	noisy      bool
 	starts     int
 	benchtime  string
 	command    string
@@ -71,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.starts, "starts", 7, "starts per system for the start-up time (median)")
 	fs.StringVar(&o.benchtime, "benchtime", "", "go test -benchtime for the responder's benchmark (default go's)")
 	fs.BoolVar(&o.noGoBench, "no-go-bench", false, "skip go test -bench ./internal/respond/")
+	fs.BoolVar(&o.allowNoisy, "allow-noisy", false, "run even when the machine is busy (the results then say NOISY); see quietEnough")
 	fs.StringVar(&o.maintpage, "maintpage", "", "maintpage binary (default: built from this module)")
 	fs.StringVar(&o.command, "command", "", "the command to print in the results (bench/run.sh sets it)")
 	if err := fs.Parse(args); err != nil {
@@ -214,7 +220,17 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) (*results, 
 		return nil, err
 	}
 
+	if !o.smoke {
+		if err := quietEnough(ctx, logf); err != nil {
+			if !o.allowNoisy {
+				return nil, err
+			}
+			logf("%v; running anyway (--allow-noisy): the results are marked NOISY", err)
+			o.noisy = true
+		}
+	}
 	res := newResults(o, systems)
+	res.Noisy = o.noisy
 	res.Machine = machineInfo(h)
 	res.Machine.LoadStart = loadAvg()
 
@@ -292,8 +308,9 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) (*results, 
 
 // measure starts s afresh (so that its peak RSS belongs to this connection count), checks its
 // answer, loads it, reads its peak RSS, checks its answer again and stops it.
-func (h *harness) measure(ctx context.Context, s *system, round, conns int, o options) cell {
-	c := cell{System: s.ID, Round: round, Conns: conns}
+func (h *harness) measure(ctx context.Context, s *system, round, conns int, o options) (c cell) {
+	c = cell{System: s.ID, Round: round, Conns: conns, LoadBefore: loadAvg1()}
+	defer func() { c.LoadAfter = loadAvg1() }()
 	if s.unavailable != nil {
 		c.Error, c.Unavailable = s.unavailable.Error(), true
 		return c
@@ -371,8 +388,10 @@ func (h *harness) findTools(o options, systems []*system, logf func(string, ...a
 	need := map[string]bool{}
 	for _, s := range systems {
 		switch s.ID {
-		case "nginx", "nginx-proxy":
+		case "nginx", "nginx-nosendfile", "nginx-proxy":
 			need["nginx"] = true
+		case "haproxy", "caddy":
+			need[s.ID] = true
 		case "flask", "gunicorn":
 			need["python"] = true
 		}
@@ -390,6 +409,12 @@ func (h *harness) findTools(o options, systems []*system, logf func(string, ...a
 	h.wrk = look("wrk", "wrk")
 	if need["nginx"] {
 		h.nginx = look("nginx", "nginx", "/usr/sbin/nginx")
+	}
+	if need["haproxy"] {
+		h.haproxy = look("haproxy", "haproxy", "/usr/sbin/haproxy")
+	}
+	if need["caddy"] {
+		h.caddy = look("caddy", "caddy")
 	}
 	if need["python"] {
 		// Debian's python3 has Flask and gunicorn from apt; a pyenv python3 earlier on PATH may not.
@@ -454,3 +479,46 @@ func raiseNoFile(logf func(string, ...any)) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// quietEnough is the rule for refusing a noisy run: the benchmark loads every core itself, so any
+// other work on the machine is measured with it. It waits up to quietWait for the 1-minute load
+// average to fall to quietLoad × cores or below (a machine doing at most half a core's worth of
+// other work per core) and refuses the run otherwise. Each cell also records the 1-minute load
+// before and after it, printed beside the results.
+func quietEnough(ctx context.Context, logf func(string, ...any)) error {
+	limit := quietLoad * float64(runtime.NumCPU())
+	deadline := time.Now().Add(quietWait)
+	for {
+		l := loadAvg1Float()
+		if l <= limit {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("the machine is busy: 1-minute load average %.2f, above %.2f (%.1f × %d cores) after waiting %v; a benchmark now would measure the other work — wait for a quiet machine, or pass --allow-noisy",
+				l, limit, quietLoad, runtime.NumCPU(), quietWait)
+		}
+		logf("waiting for a quiet machine: 1-minute load average %.2f, want ≤ %.2f", l, limit)
+		time.Sleep(10 * time.Second)
+	}
+}
+
+const (
+	quietLoad = 0.5
+	quietWait = 2 * time.Minute
+)
+
+func loadAvg1() string {
+	f := strings.Fields(firstOf(os.ReadFile("/proc/loadavg")))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
+func loadAvg1Float() float64 {
+	v, err := strconv.ParseFloat(loadAvg1(), 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}

@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,7 +27,10 @@ type cell struct {
 	Procs       int        `json:"processes"`
 	Error       string     `json:"error,omitempty"`
 	Unavailable bool       `json:"unavailable,omitempty"`
-	Raw         string     `json:"wrk_output,omitempty"`
+	// The 1-minute load average just before the system started and just after the load.
+	LoadBefore string `json:"loadavg_before,omitempty"`
+	LoadAfter  string `json:"loadavg_after,omitempty"`
+	Raw        string `json:"wrk_output,omitempty"`
 	// The request log's rows: bytes and lines written during the load, and the size of the
 	// summary line written at shutdown.
 	LogBytes         int64 `json:"log_bytes,omitempty"`
@@ -78,6 +83,7 @@ type results struct {
 	Date           string               `json:"date"`
 	Command        string               `json:"command"`
 	Smoke          bool                 `json:"smoke"`
+	Noisy          bool                 `json:"noisy,omitempty"` // run with --allow-noisy on a busy machine
 	Rounds         int                  `json:"rounds"`
 	Duration       string               `json:"duration"`
 	Warmup         string               `json:"warmup"`
@@ -129,12 +135,60 @@ func (r *results) cellAt(id string, round, conns int) *cell {
 	return nil
 }
 
+// loadRange is the range of the 1-minute load average before and after id's runs at conns, as
+// "min before–max before → min after–max after".
+func (r *results) loadRange(id string, conns int) string {
+	var before, after []float64
+	for _, c := range r.Cells {
+		if c.System != id || c.Conns != conns {
+			continue
+		}
+		if v, err := strconv.ParseFloat(c.LoadBefore, 64); err == nil {
+			before = append(before, v)
+		}
+		if v, err := strconv.ParseFloat(c.LoadAfter, 64); err == nil {
+			after = append(after, v)
+		}
+	}
+	span := func(xs []float64) string {
+		if len(xs) == 0 {
+			return "?"
+		}
+		lo, hi := slices.Min(xs), slices.Max(xs)
+		if lo == hi {
+			return fmt.Sprintf("%.2f", lo)
+		}
+		return fmt.Sprintf("%.2f–%.2f", lo, hi)
+	}
+	return span(before) + " → " + span(after)
+}
+
+// references are the systems a reference ID stands for: nginx is measured with sendfile on and
+// off, and whichever of the two was faster in a round is the reference for that round, so that no
+// ratio is taken against nginx configured the slower way.
+var references = map[string][]string{"nginx": {"nginx", "nginx-nosendfile"}}
+
+// referenceAt is the cell a ratio to id is taken against in a round: the fastest of id's systems.
+func (r *results) referenceAt(id string, round, conns int) *cell {
+	ids, ok := references[id]
+	if !ok {
+		return r.cellAt(id, round, conns)
+	}
+	var best *cell
+	for _, x := range ids {
+		if c := r.cellAt(x, round, conns); c != nil && (best == nil || c.Result.RPS > best.Result.RPS) {
+			best = c
+		}
+	}
+	return best
+}
+
 // paired is the median over rounds of f(system's cell, other's cell), using only rounds where both
 // were measured, so that drift between rounds cancels.
 func (r *results) paired(id, other string, conns int, f func(a, b *wrkResult) float64) (float64, bool) {
 	var xs []float64
 	for round := 1; round <= r.Rounds; round++ {
-		a, b := r.cellAt(id, round, conns), r.cellAt(other, round, conns)
+		a, b := r.cellAt(id, round, conns), r.referenceAt(other, round, conns)
 		if a != nil && b != nil {
 			xs = append(xs, f(a.Result, b.Result))
 		}
@@ -296,12 +350,17 @@ func (r *results) markdown() string {
 	}
 	fmt.Fprintf(&b, "# %s — %s\n\n", title, r.Date)
 	fmt.Fprintf(&b, "Command: `%s`\n\n", r.Command)
+	if r.Noisy {
+		b.WriteString("**NOISY**: the machine was busy when this run started (see quietEnough in bench/harness/main.go); the figures measure the other work too and are not results.\n\n")
+	}
 	m := r.Machine
 	fmt.Fprintf(&b, "Machine: %d cores, %s; Linux %s. %s; %s; %s; %s. Load average at start %s, at end %s.\n\n",
 		m.Cores, m.CPU, m.Kernel, m.Go, orNone(m.Nginx, "nginx not used"), orNone(m.Python, "Python not used"), m.Wrk, m.LoadStart, m.LoadEnd)
 	fmt.Fprintf(&b, "Method: wrk -t2 with keep-alive, `Accept: text/html`, GET %s; %d round(s) of %s per system and connection count "+
 		"(after a %s unrecorded warm-up), systems in rotated order each round, each started afresh for each run. "+
-		"Figures are medians over rounds; ratios are medians of per-round ratios to nginx from the same round. "+
+		"Figures are medians over rounds; ratios are medians of per-round ratios to nginx from the same round "+
+		"(for the maintenance page, to the faster of nginx with sendfile on and off in that round). "+
+		"The load column is the range of the 1-minute load average just before each run started and just after its load. "+
 		"Peak RSS is VmHWM summed over the server's processes (nginx master + workers, gunicorn arbiter + workers), "+
 		"the largest over rounds. wrk runs on the same %d cores as the server and takes a share of them.\n\n",
 		benchPath, r.Rounds, r.Duration, r.Warmup, m.Cores)
@@ -321,8 +380,8 @@ func (r *results) markdown() string {
 			return
 		}
 		fmt.Fprintf(&b, "## %s\n\n%s\n\n", heading, note)
-		b.WriteString("| system | conns | req/s | p50 | p99 | socket errors | wrong status | peak RSS | req/s ÷ nginx | p99 ÷ nginx |\n")
-		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		b.WriteString("| system | conns | req/s | p50 | p99 | socket errors | wrong status | peak RSS | req/s ÷ nginx | p99 ÷ nginx | load before → after |\n")
+		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, c := range r.Conns {
 			for _, id := range ids {
 				rw := r.row(id, c)
@@ -330,16 +389,16 @@ func (r *results) markdown() string {
 					continue
 				}
 				if rw.Rounds == 0 {
-					fmt.Fprintf(&b, "| %s | %d | %s | | | | | | | |\n", names[id], c, mdEscape(truncate(rw.Error, 160)))
+					fmt.Fprintf(&b, "| %s | %d | %s | | | | | | | | |\n", names[id], c, mdEscape(truncate(rw.Error, 160)))
 					continue
 				}
 				note := ""
 				if rw.Error != "" {
 					note = " ⚠"
 				}
-				fmt.Fprintf(&b, "| %s%s | %d | %.0f | %s | %s | %d | %d | %.1f MiB | %s | %s |\n",
+				fmt.Fprintf(&b, "| %s%s | %d | %.0f | %s | %s | %d | %d | %.1f MiB | %s | %s | %s |\n",
 					names[id], note, c, rw.RPS, fmtMs(rw.P50ms), fmtMs(rw.P99ms), rw.SocketErrors, rw.WrongStatus,
-					float64(rw.PeakRSSKiB)/1024, fmtRatio(rw.RPSRatio), fmtRatio(rw.P99Ratio))
+					float64(rw.PeakRSSKiB)/1024, fmtRatio(rw.RPSRatio), fmtRatio(rw.P99Ratio), r.loadRange(id, c))
 			}
 		}
 		b.WriteString("\n")
@@ -348,7 +407,7 @@ func (r *results) markdown() string {
 		fmt.Sprintf("maintpage and nginx answer 503 with maintpage's default HTML page (%d bytes, the same bytes and Retry-After, Cache-Control, "+
 			"Content-Type); the Flask app answers its catch-all route, 200 `FALLBACK trying to reach %s: …`. Ratios are to nginx.", r.ReferenceBytes, benchPath))
 	section("gate", "Gate pass-through",
-		"A small Go upstream answers 200 `upstream OK`; it is measured directly, through maintpage gate with maintenance off, and through nginx proxy_pass with a keep-alive pool. The upstream shares the cores too. Ratios are to nginx proxy_pass.")
+		"A small Go upstream answers 200 `upstream OK`; it is measured directly, and through maintpage gate with maintenance off, nginx proxy_pass with a keep-alive pool, HAProxy and Caddy. The upstream shares the cores too. Ratios are to nginx proxy_pass.")
 	b.WriteString(r.logMarkdown())
 
 	if len(r.Startup) > 0 {

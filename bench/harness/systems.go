@@ -67,12 +67,18 @@ func allSystems() []*system {
 		// The same binary with the fast path off: what net/http alone does, to show what the fast path is worth.
 		{ID: "maintpage-nethttp", Name: "maintpage serve, fast_path off (net/http only)", Group: "maintenance", Baseline: "nginx", Want: 503,
 			start: func(h *harness) (*instance, error) { return startMaintpageEnv(h, "MAINTPAGE_FAST_PATH=false") }},
-		{ID: "nginx", Name: "nginx (static 503)", Group: "maintenance", Baseline: "nginx", Want: 503, start: startNginx},
+		{ID: "nginx", Name: "nginx (static 503, sendfile on)", Group: "maintenance", Baseline: "nginx", Want: 503, start: startNginx},
+		// sendfile sends a 6.7 KB page in two system calls where a copy takes one: both are
+		// measured, and the faster of the two in each round is the reference (see referenceOf).
+		{ID: "nginx-nosendfile", Name: "nginx (static 503, sendfile off)", Group: "maintenance", Baseline: "nginx", Want: 503,
+			start: func(h *harness) (*instance, error) { return startNginxSendfile(h, false) }},
 		{ID: "flask", Name: "Flask app, Procfile (python maintenance.py)", Group: "maintenance", Baseline: "nginx", Want: 200, start: startFlask},
 		{ID: "gunicorn", Name: "Flask app, gunicorn (1 worker/core)", Group: "maintenance", Baseline: "nginx", Want: 200, start: startGunicorn},
 		{ID: "upstream", Name: "upstream direct", Group: "gate", Baseline: "nginx-proxy", Want: 200, start: startUpstreamDirect},
 		{ID: "gate", Name: "maintpage gate (maintenance off)", Group: "gate", Baseline: "nginx-proxy", Want: 200, start: startGate},
 		{ID: "nginx-proxy", Name: "nginx proxy_pass (keepalive 64)", Group: "gate", Baseline: "nginx-proxy", Want: 200, start: startNginxProxy},
+		{ID: "haproxy", Name: "HAProxy (http-reuse always)", Group: "gate", Baseline: "nginx-proxy", Want: 200, start: startHAProxy},
+		{ID: "caddy", Name: "Caddy reverse_proxy", Group: "gate", Baseline: "nginx-proxy", Want: 200, start: startCaddy},
 	}, logSystems()...)
 }
 
@@ -245,7 +251,9 @@ func startGunicorn(h *harness) (*instance, error) {
 	return ready(p, addr, 200)
 }
 
-func startNginx(h *harness) (*instance, error) {
+func startNginx(h *harness) (*instance, error) { return startNginxSendfile(h, true) }
+
+func startNginxSendfile(h *harness, sendfile bool) (*instance, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -260,7 +268,7 @@ func startNginx(h *harness) (*instance, error) {
 	if err := os.WriteFile(filepath.Join(dir, "html", "maint.html"), h.ref.body, 0o644); err != nil {
 		return nil, err
 	}
-	conf, err := nginxMaintConf(dir, port, h.ref.header)
+	conf, err := nginxMaintConf(dir, port, h.ref.header, sendfile)
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +303,8 @@ func runNginx(h *harness, dir string, port int, conf string, want int) (*instanc
 // nginxCommon is the part of both nginx configurations that is not about the answer: the
 // harness's temporary directory for every path, worker_processes = cores, no access log, and
 // keep-alive without a per-connection request limit (maintpage has none either).
-func nginxCommon(dir string) string {
+func nginxCommon(dir string, sendfile bool) string {
+	onOff := map[bool]string{true: "on", false: "off"}[sendfile]
 	return fmt.Sprintf(`daemon off;
 master_process on;
 worker_processes %d;
@@ -312,17 +321,17 @@ http {
     scgi_temp_path %[2]s/scgi;
     keepalive_timeout 75s;
     keepalive_requests 1000000;
-    sendfile on;
+    sendfile %[3]s;
     tcp_nodelay on;
-`, runtime.NumCPU(), dir)
+`, runtime.NumCPU(), dir, onOff)
 }
 
 // nginxMaintConf answers every path with 503 and maintpage's HTML body and headers. The body is a
 // file served through error_page (kept open by open_file_cache); every header maintpage sends,
 // except those nginx writes itself, is added with "always" so that it is on the 503.
-func nginxMaintConf(dir string, port int, hdr http.Header) (string, error) {
+func nginxMaintConf(dir string, port int, hdr http.Header, sendfile bool) (string, error) {
 	var b strings.Builder
-	b.WriteString(nginxCommon(dir))
+	b.WriteString(nginxCommon(dir, sendfile))
 	fmt.Fprintf(&b, `    open_file_cache max=16 inactive=1h;
     etag off;
     types { }
@@ -363,7 +372,7 @@ func nginxQuote(v string) string {
 
 // nginxProxyConf proxies to the upstream with a keep-alive pool, as one would put nginx in front.
 func nginxProxyConf(dir string, port int, upstream string) string {
-	return nginxCommon(dir) + fmt.Sprintf(`    upstream app {
+	return nginxCommon(dir, true) + fmt.Sprintf(`    upstream app {
         server %s;
         keepalive 64;
     }
@@ -377,6 +386,64 @@ func nginxProxyConf(dir string, port int, upstream string) string {
     }
 }
 `, upstream, port)
+}
+
+// startHAProxy puts HAProxy (Debian's package) in front of the upstream: one process with a thread
+// per core, keep-alive on both sides, idle upstream connections shared between requests.
+func startHAProxy(h *harness) (*instance, error) {
+	return behindProxy(h, "haproxy", func(dir string, port int, upstream string) (*instance, error) {
+		conf := fmt.Sprintf(`global
+    nbthread %d
+    maxconn 8000
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 75s
+    timeout server 75s
+    timeout http-keep-alive 75s
+    option http-keep-alive
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:%d
+    default_backend app
+backend app
+    server app %s
+`, runtime.NumCPU(), port, upstream)
+		path := filepath.Join(dir, "haproxy.cfg")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			return nil, err
+		}
+		p, err := startProc("haproxy", dir, childEnv(), filepath.Join(dir, "out.log"), h.haproxy, "-db", "-f", path)
+		if err != nil {
+			return nil, err
+		}
+		return ready(p, "127.0.0.1:"+strconv.Itoa(port), 200)
+	})
+}
+
+// startCaddy puts Caddy (Debian's package) in front of the upstream with reverse_proxy, its
+// defaults otherwise (keep-alive pool, no access log), admin endpoint and automatic HTTPS off.
+func startCaddy(h *harness) (*instance, error) {
+	return behindProxy(h, "caddy", func(dir string, port int, upstream string) (*instance, error) {
+		conf := fmt.Sprintf(`{
+	admin off
+	auto_https off
+}
+http://127.0.0.1:%d {
+	reverse_proxy %s
+}
+`, port, upstream)
+		path := filepath.Join(dir, "Caddyfile")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			return nil, err
+		}
+		p, err := startProc("caddy", dir, childEnv("XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir), filepath.Join(dir, "out.log"),
+			h.caddy, "run", "--config", path, "--adapter", "caddyfile")
+		if err != nil {
+			return nil, err
+		}
+		return ready(p, "127.0.0.1:"+strconv.Itoa(port), 200)
+	})
 }
 
 // ready waits for the first expected answer and records the time it took.
@@ -418,7 +485,7 @@ func (h *harness) check(s *system, in *instance) error {
 	}
 	var want []byte
 	switch s.ID {
-	case "maintpage", "maintpage-nethttp", "nginx", "maintpage-log-summary", "maintpage-log-sample", "maintpage-log-all":
+	case "maintpage", "maintpage-nethttp", "nginx", "nginx-nosendfile", "maintpage-log-summary", "maintpage-log-sample", "maintpage-log-all":
 		want = h.ref.body
 		for _, k := range []string{"Retry-After", "Cache-Control", "Content-Type"} {
 			if got, w := resp.Header.Get(k), h.ref.header.Get(k); got != w {
