@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/maintpage/maintpage/internal/schedule"
 	"github.com/maintpage/maintpage/internal/state"
 )
 
@@ -31,6 +32,12 @@ type Status struct {
 	// Scopes are the gate's scopes as they apply now (active: in maintenance by their own switch;
 	// the whole site's switch covers them all when Active is true).
 	Scopes map[string]state.Applied `json:"scopes,omitempty"`
+	// Next is the configured window that opens next; InWindow whether one is open now.
+	Next     *state.Next `json:"next_window,omitempty"`
+	InWindow bool        `json:"in_window,omitempty"`
+	// Window is the whole site's switch as an open window sets it, when a window (and not a
+	// switch turned on by hand) holds the whole site in maintenance.
+	Window *state.Applied `json:"window,omitempty"`
 }
 
 // Store is the gate's view of its state store.
@@ -69,6 +76,7 @@ type Options struct {
 	Token      string
 	EndAtUntil bool     // as the gate is configured, for Status.Active
 	Scopes     []string // the configured scopes; a change of any other is refused
+	Windows    []*schedule.Window
 	Log        *slog.Logger
 	Now        func() time.Time // nil: time.Now
 	// Prefix is the reserved prefix the handler is mounted under (default /_maintenance/).
@@ -88,6 +96,7 @@ type Handler struct {
 	tokens     []tokenKey
 	endAtUntil bool
 	scopes     []string
+	windows    []*schedule.Window
 	log        *slog.Logger
 	now        func() time.Time
 	prefix     string
@@ -118,7 +127,7 @@ func NewHandler(o Options) (*Handler, error) {
 	if len(toks) == 0 {
 		return nil, errors.New("admin: no token: the admin API stays closed without one")
 	}
-	h := &Handler{tr: o.Tracker, endAtUntil: o.EndAtUntil, scopes: o.Scopes, log: o.Log, now: o.Now, prefix: o.Prefix, clientAddr: o.ClientAddr}
+	h := &Handler{tr: o.Tracker, endAtUntil: o.EndAtUntil, scopes: o.Scopes, windows: o.Windows, log: o.Log, now: o.Now, prefix: o.Prefix, clientAddr: o.ClientAddr}
 	for _, t := range toks {
 		if t.Token == "" || t.Name == "" {
 			return nil, errors.New("admin: a token without a name or value")
@@ -389,11 +398,18 @@ func parseHistoryQuery(v url.Values) (state.HistoryQuery, error) {
 func (h *Handler) Current() Status {
 	cur := h.tr.Current()
 	hl := h.tr.Health()
-	v := cur.ViewAt(h.now(), state.ViewOptions{EndAtUntil: h.endAtUntil, Scopes: h.scopes})
-	st := Status{
-		State:  cur,
-		Active: v.Site.Active,
-		Store:  Store{OK: hl.OK, LastError: hl.LastError, LastOK: hl.LastOK},
+	v := cur.ViewAt(h.now(), state.ViewOptions{EndAtUntil: h.endAtUntil, Scopes: h.scopes, Windows: h.windows})
+	st := StatusOf(cur, v)
+	st.Store = Store{OK: hl.OK, LastError: hl.LastError, LastOK: hl.LastOK}
+	return st
+}
+
+// StatusOf is what GET shows for state s seen through v, without the store's health.
+func StatusOf(s state.State, v state.View) Status {
+	st := Status{State: s, Active: v.Site.Active, Next: v.Next, InWindow: v.InWindow}
+	if v.Site.Window != "" {
+		site := v.Site
+		st.Window = &site
 	}
 	if len(v.Scopes) > 0 {
 		st.Scopes = v.Scopes

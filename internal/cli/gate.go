@@ -20,6 +20,7 @@ import (
 
 	"github.com/maintpage/maintpage/internal/admin"
 	"github.com/maintpage/maintpage/internal/config"
+	"github.com/maintpage/maintpage/internal/schedule"
 	"github.com/maintpage/maintpage/internal/state"
 )
 
@@ -300,11 +301,17 @@ func (b storeBackend) knownIn(s state.State) state.Known {
 // statusOf is what status shows for a stored state.
 func (b storeBackend) statusOf(s state.State, now time.Time) admin.Status {
 	k := b.knownIn(s)
-	v := s.ViewAt(now, state.ViewOptions{EndAtUntil: b.endAtUntil, Scopes: k.Scopes})
-	st := admin.Status{State: s, Active: v.Site.Active, Store: admin.Store{OK: true}}
-	if len(v.Scopes) > 0 {
-		st.Scopes = v.Scopes
+	var windows []*schedule.Window
+	for _, spec := range k.Windows {
+		// What the gates published passed their own check; one this binary cannot read (a newer
+		// gate's) is left out of the view rather than failing the status.
+		if w, err := schedule.New(spec, now); err == nil {
+			windows = append(windows, w)
+		}
 	}
+	v := s.ViewAt(now, state.ViewOptions{EndAtUntil: b.endAtUntil, Scopes: k.Scopes, Windows: windows})
+	st := admin.StatusOf(s, v)
+	st.Store = admin.Store{OK: true}
 	return st
 }
 
@@ -411,6 +418,8 @@ func printState(w io.Writer, st admin.Status, viaAdmin, asJSON bool, now time.Ti
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	var mode string
 	switch {
+	case st.Window != nil:
+		mode = fmt.Sprintf("on, by window %s until %s", st.Window.Window, when(st.Window.Until, now))
 	case !s.On:
 		mode = "off"
 	case !s.Start.IsZero() && now.Before(s.Start):
@@ -448,6 +457,8 @@ func printState(w io.Writer, st admin.Status, viaAdmin, asJSON bool, now time.Ti
 		a := st.Scopes[name]
 		line := "off"
 		switch {
+		case a.Active && a.Window != "":
+			line = "on, by window " + a.Window
 		case a.Active:
 			line = "on"
 		case a.On && !a.Start.IsZero() && now.Before(a.Start):
@@ -460,6 +471,13 @@ func printState(w io.Writer, st admin.Status, viaAdmin, asJSON bool, now time.Ti
 			line += " (until " + when(a.Until, now) + ")"
 		}
 		fmt.Fprintf(tw, "scope %s:\t%s\n", name, line)
+	}
+	if n := st.Next; n != nil {
+		scope := "the whole site"
+		if n.Scope != "" {
+			scope = "scope " + n.Scope
+		}
+		fmt.Fprintf(tw, "next window:\t%s, %s, until %s (%s)\n", n.Window, when(n.Start, now), n.End.UTC().Format(time.RFC3339), scope)
 	}
 	if viaAdmin {
 		if st.Store.OK {

@@ -312,7 +312,7 @@ func (b *builder) publish(c *config.Config) {
 
 // knownOf is what a configuration publishes about itself.
 func knownOf(c *config.Config) state.Known {
-	return state.Known{Scopes: c.Scopes()}
+	return state.Known{Scopes: c.Scopes(), Windows: c.Windows}
 }
 
 // close lets go of the upstream's idle connections when serve ends.

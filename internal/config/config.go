@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/maintpage/maintpage/internal/schedule"
 )
 
 // Config is everything maintpage serve needs. It is built once by Load and never changed after: a
@@ -44,6 +46,8 @@ type Config struct {
 	AssetsDir         string
 	CORSOrigins       []string
 	Rules             []Rule
+	// Windows are the recurring maintenance windows, as written; each was checked with schedule.New.
+	Windows []schedule.Spec
 
 	// The page.
 	Logo         string // file name under AssetsDir, or a data: URL

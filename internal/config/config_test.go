@@ -183,6 +183,12 @@ func TestErrorsNameSourceAndFix(t *testing.T) {
 			want: []string{`maintpage.yaml:3: action: invalid value "skip": use respond`}},
 		{name: "pass with a response", yaml: "upstream: http://127.0.0.1:1\nrules:\n  - action: pass\n    status: 200\n    format: json\n",
 			want: []string{`rule "rule 1" passes requests to the upstream, so status, format would never be used`}},
+		{name: "bad window", yaml: "windows:\n  - name: sunday\n    cron: \"0 2 * *\"\n    duration: 2 hours\n    time_zone: Europe/Berln\n",
+			want: []string{`maintpage.yaml:2: windows: sunday: cron "0 2 * *": expected exactly 5 fields`, `duration "2 hours"`, `time_zone "Europe/Berln": use an IANA zone name`}},
+		{name: "window for a scope no rule has", yaml: "windows:\n  - {cron: \"0 2 * * 0\", duration: 2h, scope: api}\n",
+			want: []string{`windows: window 1 has scope "api", which no rule has`}},
+		{name: "window with an unknown key", yaml: "windows:\n  - {cron: \"0 2 * * 0\", duration: 2h, timezone: UTC}\n",
+			want: []string{`unknown key "timezone"; did you mean "time_zone"?`}},
 		{name: "bad scope", yaml: "rules:\n  - scope: API Only\n", want: []string{`maintpage.yaml:2: scope: invalid value "API Only": use lower-case letters`}},
 	}
 	for _, tt := range tests {
@@ -224,6 +230,13 @@ rules:
     scope: api
     action: pass
     match: {methods: [GET]}
+windows:
+  - name: sunday night
+    cron: "0 2 * * 0"
+    duration: 2h
+    time_zone: Europe/Berlin
+    scope: api
+    message: Weekly API maintenance
 languages:
   de: {title: Wartung, message: Bald zurück}
   en: {message: Back soon}
@@ -237,6 +250,9 @@ languages:
 	}
 	if r := c.Rules[2]; r.Action != ActionPass || r.Scope != "api" || c.Rules[0].Action != ActionRespond {
 		t.Errorf("actions and scopes: got %q/%q and %q, want pass/api and respond", r.Action, r.Scope, c.Rules[0].Action)
+	}
+	if len(c.Windows) != 1 || c.Windows[0].Cron != "0 2 * * 0" || c.Windows[0].TimeZone != "Europe/Berlin" || c.Windows[0].Scope != "api" || c.Windows[0].Duration != "2h" {
+		t.Errorf("windows = %+v", c.Windows)
 	}
 	if got := strings.Join(c.Scopes(), ","); got != "api" {
 		t.Errorf("Scopes() = %s, want api", got)

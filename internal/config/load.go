@@ -12,12 +12,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/maintpage/maintpage/internal/negotiate"
+	"github.com/maintpage/maintpage/internal/schedule"
+	"github.com/maintpage/maintpage/internal/state"
 )
 
 // Load builds a Config from the defaults, then the YAML file (if file is not empty), then the
@@ -122,6 +125,9 @@ func parseYAML(c *Config, file string, data []byte, ps *problems) {
 		case "webhooks":
 			c.Webhooks = parseWebhooks(file, v, ps)
 			continue
+		case "windows":
+			c.Windows = parseWindows(file, v, ps)
+			continue
 		}
 		o, ok := optionByKey(k.Value)
 		if !ok {
@@ -159,7 +165,7 @@ func scalarValue(n *yaml.Node, list bool) (string, bool) {
 }
 
 func topKeys() []string {
-	keys := []string{"rules", "languages", "admin_tokens", "webhooks"}
+	keys := []string{"rules", "languages", "admin_tokens", "webhooks", "windows"}
 	for _, o := range options {
 		keys = append(keys, o.Key)
 	}
@@ -234,6 +240,54 @@ func parseRules(file string, n *yaml.Node, ps *problems) []Rule {
 		rules = append(rules, r)
 	}
 	return rules
+}
+
+var windowKeys = []string{"name", "cron", "duration", "time_zone", "scope", "message", "reason"}
+
+func parseWindows(file string, n *yaml.Node, ps *problems) []schedule.Spec {
+	if n.Kind != yaml.SequenceNode {
+		ps.add(at(file, n), "windows", "must be a list of windows (each starting with \"- \"), such as - {cron: \"0 2 * * 0\", duration: 2h, time_zone: Europe/Berlin}")
+		return nil
+	}
+	var ws []schedule.Spec
+	for i, wn := range n.Content {
+		src := at(file, wn)
+		if wn.Kind != yaml.MappingNode {
+			ps.add(src, "windows", "each window must be a mapping with %s", strings.Join(windowKeys, ", "))
+			continue
+		}
+		var w schedule.Spec
+		eachPair(file, wn, "windows", windowKeys, ps, func(k string, v *yaml.Node) {
+			switch k {
+			case "name":
+				w.Name = v.Value
+			case "cron":
+				w.Cron = v.Value
+			case "duration":
+				w.Duration = v.Value
+			case "time_zone":
+				w.TimeZone = v.Value
+			case "scope":
+				if !scopeName.MatchString(v.Value) {
+					ps.add(at(file, v), "scope", "invalid value %q: use lower-case letters, digits, - and _ (up to 63), such as api", v.Value)
+				}
+				w.Scope = v.Value
+			case "message":
+				w.Message = v.Value
+			case "reason":
+				w.Reason = v.Value
+			}
+		})
+		name := w.Name
+		if name == "" {
+			name = "window " + strconv.Itoa(i+1)
+		}
+		if _, err := schedule.New(w, time.Now()); err != nil {
+			ps.add(src, "windows", "%s: %v", name, err)
+		}
+		ws = append(ws, w)
+	}
+	return ws
 }
 
 func parseMatch(file string, n *yaml.Node, ps *problems) Match {
@@ -500,6 +554,15 @@ func validateGate(c *Config, ps *problems) {
 	}
 	if c.BypassCookieDomain != "" && c.BypassSecret == "" {
 		ps.add("", "bypass_cookie_domain", "the bypass cookie needs bypass_secret: set one (at least 16 random characters) or remove the domain")
+	}
+	for i, w := range c.Windows {
+		if err := state.CheckScope(w.Scope, c.Scopes()); err != nil {
+			name := w.Name
+			if name == "" {
+				name = "window " + strconv.Itoa(i+1)
+			}
+			ps.add("", "windows", "%s has scope %q, which no rule has, so it would change nothing: %v", name, w.Scope, err)
+		}
 	}
 	if !c.Gate() {
 		for _, r := range c.Rules {

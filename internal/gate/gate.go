@@ -18,6 +18,7 @@ import (
 	"github.com/maintpage/maintpage/internal/metrics"
 	"github.com/maintpage/maintpage/internal/respond"
 	"github.com/maintpage/maintpage/internal/rules"
+	"github.com/maintpage/maintpage/internal/schedule"
 	"github.com/maintpage/maintpage/internal/server"
 	"github.com/maintpage/maintpage/internal/state"
 )
@@ -72,6 +73,7 @@ type Gate struct {
 	rulePass  []bool
 	hasPass   bool
 	scopes    []string // the configured scopes
+	windows   []*schedule.Window
 }
 
 // entry is what the gate answers with for one state: the view of it and a Responder for the whole
@@ -79,11 +81,12 @@ type Gate struct {
 // passes, never per request.
 type entry struct {
 	src *state.State // the tracker's snapshot it was built from
-	// changes is when the view next changes without the state changing; zero: never.
-	changes time.Time
-	view    state.View
-	active  bool // the whole site is in maintenance
-	resp    *respond.Responder
+	// at is the moment it was built for, and changes when the view next changes without the state
+	// changing (zero: never); it holds between the two. A clock set back (or a test's) rebuilds.
+	at, changes time.Time
+	view        state.View
+	active      bool // the whole site is in maintenance
+	resp        *respond.Responder
 	// scoped answers the requests of each scope in maintenance, with that scope's message and end.
 	scoped map[string]*respond.Responder
 	// unplanned answers when the upstream fails: resp, except for a window that is scheduled but
@@ -91,9 +94,13 @@ type entry struct {
 	unplanned *respond.Responder
 }
 
+// clockSlack is how far the clock may go back before an entry is built again.
+const clockSlack = time.Second
+
 // valid reports whether e still describes the state s at now.
 func (e *entry) valid(s *state.State, now time.Time) bool {
-	return e.src == s && (e.changes.IsZero() || now.Before(e.changes))
+	// The slack keeps requests that read the clock just before a rebuild from rebuilding again.
+	return e.src == s && !now.Before(e.at.Add(-clockSlack)) && (e.changes.IsZero() || now.Before(e.changes))
 }
 
 // outcomes are the gate's request counters, resolved once so that counting does not allocate.
@@ -145,6 +152,13 @@ func New(o Options) (*Gate, error) {
 		g.hasPass = g.hasPass || r.Action == config.ActionPass
 	}
 	g.scopes = cfg.Scopes()
+	for _, spec := range cfg.Windows {
+		w, err := schedule.New(spec, g.now())
+		if err != nil {
+			return nil, fmt.Errorf("window %q: %w", spec.Name, err)
+		}
+		g.windows = append(g.windows, w)
+	}
 	e, err := g.build(g.tr.Snapshot(), g.now())
 	if err != nil {
 		return nil, err
@@ -152,7 +166,7 @@ func New(o Options) (*Gate, error) {
 	g.cur.Store(e)
 	if toks := cfg.AllAdminTokens(); len(toks) > 0 {
 		ao := admin.Options{
-			Tracker: g.tr, EndAtUntil: cfg.EndAtUntil, Scopes: cfg.Scopes(), Log: g.log, Now: o.Now, Prefix: cfg.ReservedPrefix,
+			Tracker: g.tr, EndAtUntil: cfg.EndAtUntil, Scopes: cfg.Scopes(), Windows: g.windows, Log: g.log, Now: o.Now, Prefix: cfg.ReservedPrefix,
 			SessionTTL: cfg.AdminSessionTTL, Accent: cfg.Accent,
 			ClientAddr: func(r *http.Request) string {
 				if a := clientAddr(r, cfg.TrustedProxies); a.IsValid() {
@@ -199,7 +213,7 @@ func New(o Options) (*Gate, error) {
 
 // view is the state as it applies at now, for this gate's configuration.
 func (g *Gate) view(s *state.State, now time.Time) state.View {
-	return s.ViewAt(now, state.ViewOptions{EndAtUntil: g.endAtUntil, Scopes: g.scopes})
+	return s.ViewAt(now, state.ViewOptions{EndAtUntil: g.endAtUntil, Scopes: g.scopes, Windows: g.windows})
 }
 
 // current returns the entry for the tracker's state at now, building it if the state changed or a
@@ -228,7 +242,7 @@ func (g *Gate) rebuild(s *state.State, now time.Time) *entry {
 		g.log.Error("rendering the maintenance response for the new state failed; showing the configured message", "error", err)
 		old := g.cur.Load()
 		v := g.view(s, now)
-		e = &entry{src: s, changes: v.Changes, view: v, active: g.standalone || v.Site.Active, resp: old.resp, scoped: old.scoped, unplanned: old.unplanned}
+		e = &entry{src: s, at: now, changes: v.Changes, view: v, active: g.standalone || v.Site.Active, resp: old.resp, scoped: old.scoped, unplanned: old.unplanned}
 	}
 	g.cur.Store(e)
 	return e
@@ -237,7 +251,7 @@ func (g *Gate) rebuild(s *state.State, now time.Time) *entry {
 func (g *Gate) build(s *state.State, now time.Time) (*entry, error) {
 	v := g.view(s, now)
 	active := g.standalone || v.Site.Active
-	st := g.status(v.Site, active)
+	st := g.status(v.Site, active, v.Next, v.InWindow)
 	if len(v.Scopes) > 0 {
 		st.Scopes = make(map[string]respond.ScopeStatus, len(v.Scopes))
 		for name, a := range v.Scopes {
@@ -254,9 +268,9 @@ func (g *Gate) build(s *state.State, now time.Time) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{src: s, changes: v.Changes, view: v, active: active, resp: resp, unplanned: resp}
+	e := &entry{src: s, at: now, changes: v.Changes, view: v, active: active, resp: resp, unplanned: resp}
 	for _, name := range v.ActiveScopes() {
-		sst := g.status(v.Scopes[name], true)
+		sst := g.status(v.Scopes[name], true, v.Next, v.InWindow)
 		opts.Status = &sst
 		r, err := respond.New(opts)
 		if err != nil {
@@ -279,7 +293,7 @@ func (g *Gate) build(s *state.State, now time.Time) (*entry, error) {
 }
 
 // status is what the maintenance response says for one switch.
-func (g *Gate) status(a state.Applied, active bool) respond.Status {
+func (g *Gate) status(a state.Applied, active bool, next *state.Next, inWindow bool) respond.Status {
 	st := respond.Status{Maintenance: active, Reason: a.Reason, ChangedBy: a.ChangedBy, ChangedAt: a.ChangedAt}
 	if a.On {
 		st.Message, st.Until, st.Start = a.Message, a.Until, a.Start
@@ -289,6 +303,9 @@ func (g *Gate) status(a state.Applied, active bool) respond.Status {
 	}
 	if st.Until.IsZero() && active {
 		st.Until = g.cfg.Until
+	}
+	if n := next; n != nil {
+		st.Next = &respond.NextWindow{Start: n.Start, End: n.End, Scope: n.Scope, OnPage: !inWindow}
 	}
 	return st
 }

@@ -53,6 +53,7 @@ type Data struct {
 	Until       time.Time // announced end; zero when none
 	Overdue     bool      // the announced end has passed
 	Unplanned   bool      // the application is down outside a planned window (gate fallback)
+	Next        time.Time // the next recurring window's start, shown while outside one; zero when none
 	Refresh     int       // seconds between reloads for readers without JavaScript; 0 for none
 	Logo        string    // URL of the logo (versioned by its content), or ""
 	Accent      string    // the configured accent colour, #rrggbb or #rgb
@@ -99,6 +100,22 @@ func (d Data) UntilText() string {
 		return ""
 	}
 	return d.Until.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// NextRFC3339 is the next window's start for <time datetime> and JSON; "" when none.
+func (d Data) NextRFC3339() string {
+	if d.Next.IsZero() {
+		return ""
+	}
+	return d.Next.UTC().Format(time.RFC3339)
+}
+
+// NextText is the next window's start in UTC, as UntilText is the end.
+func (d Data) NextText() string {
+	if d.Next.IsZero() {
+		return ""
+	}
+	return d.Next.UTC().Format("2006-01-02 15:04 UTC")
 }
 
 // Page renders the maintenance response's bodies.

@@ -22,7 +22,7 @@ import (
 func newReserved(cfg *config.Config, st Status, files *assets, gatherer prometheus.Gatherer) (http.Handler, error) {
 	// The public status says whether, what and until when; who changed it and why stay behind the
 	// admin API.
-	statusJSON, err := json.Marshal(publicStatus{Maintenance: st.Maintenance, Message: st.Message, Until: st.Until, Start: st.Start, Scopes: st.Scopes})
+	statusJSON, err := json.Marshal(publicStatus{Maintenance: st.Maintenance, Message: st.Message, Until: st.Until, Start: st.Start, Scopes: st.Scopes, Next: st.Next})
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +79,7 @@ type publicStatus struct {
 	Start       time.Time `json:"start,omitzero"`
 	// Scopes shows each configured scope; maintenance above is the whole site's.
 	Scopes map[string]ScopeStatus `json:"scopes,omitempty"`
+	Next   *NextWindow            `json:"next_window,omitempty"`
 }
 
 var (

@@ -30,6 +30,18 @@ type Status struct {
 	ChangedAt   time.Time `json:"changed_at,omitzero"`
 	// Scopes are the configured scopes and whether each is in maintenance, for the status endpoint.
 	Scopes map[string]ScopeStatus `json:"scopes,omitempty"`
+	// Next is the next recurring window, shown on the status endpoint and, while no window is
+	// open, on the page ("Next maintenance: …").
+	Next *NextWindow `json:"next_window,omitempty"`
+}
+
+// NextWindow is the next opening of a recurring window.
+type NextWindow struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	Scope string    `json:"scope,omitempty"` // "" for the whole site
+	// OnPage shows it on the page; the gate leaves it off while a window is open.
+	OnPage bool `json:"-"`
 }
 
 // ScopeStatus is one scope on the status endpoint.
@@ -393,6 +405,9 @@ func (b *builder) data(lang int, status int, overdue, unplanned bool) page.Data 
 	d.Until = b.status.Until
 	d.Overdue = overdue
 	d.Unplanned = unplanned
+	if n := b.status.Next; n != nil && n.OnPage {
+		d.Next = n.Start
+	}
 	if b.message != "" {
 		d.Message = b.message
 	}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/maintpage/maintpage/internal/schedule"
 )
 
 // State is the maintenance state as stored and as shown on the status
@@ -52,18 +54,7 @@ type Known struct {
 	// Scopes are the scope names the configuration's rules and windows use, sorted.
 	Scopes []string `json:"scopes"`
 	// Windows are the configured recurring windows, as written in the configuration.
-	Windows []WindowSpec `json:"windows,omitempty"`
-}
-
-// WindowSpec is a recurring window as configured; package schedule parses and evaluates it.
-type WindowSpec struct {
-	Name     string `json:"name,omitempty"`
-	Cron     string `json:"cron"`
-	Duration string `json:"duration"`
-	TimeZone string `json:"time_zone,omitempty"`
-	Scope    string `json:"scope,omitempty"`
-	Message  string `json:"message,omitempty"`
-	Reason   string `json:"reason,omitempty"`
+	Windows []schedule.Spec `json:"windows,omitempty"`
 }
 
 // Global returns the whole site's switch.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maintpage/maintpage/internal/schedule"
 	"github.com/maintpage/maintpage/internal/state"
 )
 
@@ -327,7 +328,7 @@ func full() state.State {
 		},
 		Known: &state.Known{
 			Scopes:  []string{"api", "checkout"},
-			Windows: []state.WindowSpec{{Name: "sunday", Cron: "0 2 * * 0", Duration: "2h", TimeZone: "Europe/Berlin", Scope: "api", Message: "weekly", Reason: "backups"}},
+			Windows: []schedule.Spec{{Name: "sunday", Cron: "0 2 * * 0", Duration: "2h", TimeZone: "Europe/Berlin", Scope: "api", Message: "weekly", Reason: "backups"}},
 		},
 	}
 }
