@@ -200,6 +200,13 @@ func (h *Handler) serveState(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// Authorized reports whether r carries an admin token, for the other endpoints the team may use
+// (the preview).
+func (h *Handler) Authorized(r *http.Request) bool {
+	_, ok := h.bearer(r)
+	return ok
+}
+
 // bearer returns the name of the token in the Authorization header.
 func (h *Handler) bearer(r *http.Request) (string, bool) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

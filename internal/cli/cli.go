@@ -85,6 +85,7 @@ on and off without re-routing; "maintpage cf" moves Cloud Foundry routes to it a
 		newCheckCmd(e),
 		newVersionCmd(e),
 		newCFCmd(e),
+		newPreviewCmd(e),
 	)
 	root.AddCommand(newToggleCmds(e)...)
 	return root

@@ -51,10 +51,11 @@ type Gate struct {
 	standalone bool
 	endAtUntil bool
 
-	prefix     string
-	adminPath  string
-	bypassPath string
-	admin      *admin.Handler // nil: closed
+	prefix      string
+	adminPath   string
+	bypassPath  string
+	previewPath string
+	admin       *admin.Handler // nil: closed
 
 	cur atomic.Pointer[entry]
 	mu  sync.Mutex // serialises rebuilds
@@ -121,17 +122,18 @@ func New(o Options) (*Gate, error) {
 		return nil, errors.New("gate: no state tracker")
 	}
 	g := &Gate{
-		cfg:        cfg,
-		tr:         o.Tracker,
-		log:        o.Log,
-		now:        o.Now,
-		standalone: !cfg.Gate(),
-		endAtUntil: cfg.EndAtUntil,
-		prefix:     cfg.ReservedPrefix,
-		adminPath:  cfg.ReservedPrefix + "admin/",
-		bypassPath: cfg.ReservedPrefix + "bypass",
-		upstream:   cfg.Upstream,
-		ropts:      respond.Options{Config: cfg, Metrics: o.Metrics, Gatherer: o.Gatherer, Now: o.Now},
+		cfg:         cfg,
+		tr:          o.Tracker,
+		log:         o.Log,
+		now:         o.Now,
+		standalone:  !cfg.Gate(),
+		endAtUntil:  cfg.EndAtUntil,
+		prefix:      cfg.ReservedPrefix,
+		adminPath:   cfg.ReservedPrefix + "admin/",
+		bypassPath:  cfg.ReservedPrefix + "bypass",
+		previewPath: cfg.ReservedPrefix + "preview",
+		upstream:    cfg.Upstream,
+		ropts:       respond.Options{Config: cfg, Metrics: o.Metrics, Gatherer: o.Gatherer, Now: o.Now},
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -443,8 +445,53 @@ func (g *Gate) serveReserved(w http.ResponseWriter, r *http.Request) {
 			g.bypass.serveLink(w, r, g.now())
 			return
 		}
+	case g.previewPath:
+		if g.admin != nil || (g.bypass != nil && g.bypass.enabled()) {
+			g.preview(w, r)
+			return
+		}
 	}
 	g.current(g.now()).resp.ServeReserved(w, r)
+}
+
+// preview shows the team what users would get (see respond.ServePreview): for callers with the admin
+// token or a bypass, in any state, whether maintenance is on or not. The optional scope parameter
+// shows that scope's message and end.
+func (g *Gate) preview(w http.ResponseWriter, r *http.Request) {
+	now := g.now()
+	team := g.admin != nil && g.admin.Authorized(r)
+	if !team && !g.standalone && g.bypass != nil {
+		team = g.bypass.reason(r, now) != ""
+	}
+	if !team {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="maintpage admin"`)
+		http.Error(w, "preview: send Authorization: Bearer <admin_token>, or come through a bypass", http.StatusUnauthorized)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "preview: use GET", http.StatusMethodNotAllowed)
+		return
+	}
+	v := g.current(now).view
+	a := v.Site
+	if sc := r.URL.Query().Get("scope"); sc != "" {
+		if err := state.CheckScope(sc, g.scopes); err != nil {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, "preview: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		a = v.Scopes[sc]
+	}
+	if !a.Active {
+		a = state.Applied{} // not on now: preview with the configured message
+	}
+	st := g.status(a, true, v.Next, v.InWindow)
+	opts := g.ropts
+	opts.Status = &st
+	opts.Now = func() time.Time { return now }
+	respond.ServePreview(w, r, opts)
 }
 
 func (g *Gate) refuse(w http.ResponseWriter, err error) {
