@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/maintpage/maintpage/internal/server"
 	"github.com/maintpage/maintpage/internal/state"
 )
 
@@ -144,5 +145,33 @@ maintpage_scope_maintenance{scope="checkout"} 0
 `
 	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(exp), "maintpage_scope_maintenance"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestFastPathAgreesWithServeHTTP checks that the fast path answers exactly the requests ServeHTTP
+// answers with the maintenance response, with the same status and body, under pass rules and scopes.
+func TestFastPathAgreesWithServeHTTP(t *testing.T) {
+	t.Parallel()
+	up := newEcho(t)
+	f := newFixtureYAML(t, scopesYAML, map[string]string{"upstream": up.URL}, nil)
+	states := map[string]state.State{
+		"off":     {},
+		"api on":  state.State{}.WithScope("api", state.Scope{On: true, Message: "API paused"}),
+		"site on": {On: true, Message: "All paused"},
+	}
+	for name, s := range states {
+		f.set(t, s)
+		for _, p := range []string{"GET /api/x", "POST /api/x", "GET /checkout", "GET /"} {
+			method, path, _ := strings.Cut(p, " ")
+			w := f.do(method, path, "", map[string]string{"Accept": "text/plain"})
+			fr, ok := f.g.ServeFast(nil, &server.FastRequest{Method: method, Path: path, Host: "example.com", Accept: "text/plain"})
+			if ok != (w.Code == 503) {
+				t.Errorf("%s, %s: fast path answered %v, ServeHTTP %d", name, p, ok, w.Code)
+				continue
+			}
+			if ok && (fr.Status != w.Code || string(fr.Body) != w.Body.String()) {
+				t.Errorf("%s, %s: fast path %d %q, ServeHTTP %d %q", name, p, fr.Status, fr.Body, w.Code, w.Body.String())
+			}
+		}
 	}
 }
