@@ -205,10 +205,7 @@ func parseRules(file string, n *yaml.Node, ps *problems) []Rule {
 				}
 				r.Action = v.Value
 			case "scope":
-				if !scopeName.MatchString(v.Value) {
-					ps.add(src, "scope", "invalid value %q: use lower-case letters, digits, - and _ (up to 63), such as api", v.Value)
-				}
-				r.Scope = v.Value
+				r.Scope = parseScope(src, v.Value, ps)
 			case "status":
 				s, err := strconv.Atoi(v.Value)
 				if err != nil || s < 200 || s > 599 || s == 204 || s == 205 || s == 304 {
@@ -242,6 +239,13 @@ func parseRules(file string, n *yaml.Node, ps *problems) []Rule {
 	return rules
 }
 
+func parseScope(src, v string, ps *problems) string {
+	if !scopeName.MatchString(v) {
+		ps.add(src, "scope", "invalid value %q: use lower-case letters, digits, - and _ (up to 63), such as api", v)
+	}
+	return v
+}
+
 var windowKeys = []string{"name", "cron", "duration", "time_zone", "scope", "message", "reason"}
 
 func parseWindows(file string, n *yaml.Node, ps *problems) []schedule.Spec {
@@ -268,10 +272,7 @@ func parseWindows(file string, n *yaml.Node, ps *problems) []schedule.Spec {
 			case "time_zone":
 				w.TimeZone = v.Value
 			case "scope":
-				if !scopeName.MatchString(v.Value) {
-					ps.add(at(file, v), "scope", "invalid value %q: use lower-case letters, digits, - and _ (up to 63), such as api", v.Value)
-				}
-				w.Scope = v.Value
+				w.Scope = parseScope(at(file, v), v.Value, ps)
 			case "message":
 				w.Message = v.Value
 			case "reason":

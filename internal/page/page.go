@@ -85,37 +85,28 @@ func (d Data) ShownMessage() string {
 }
 
 // UntilRFC3339 is the announced end for <time datetime> and JSON; "" when none.
-func (d Data) UntilRFC3339() string {
-	if d.Until.IsZero() {
-		return ""
-	}
-	return d.Until.UTC().Format(time.RFC3339)
-}
+func (d Data) UntilRFC3339() string { return utcFormat(d.Until, time.RFC3339) }
 
 // UntilText is the announced end for readers without JavaScript and for terminals: in UTC, in a
 // form that reads the same in every language. The page's script replaces it with the reader's
 // own zone and language.
-func (d Data) UntilText() string {
-	if d.Until.IsZero() {
-		return ""
-	}
-	return d.Until.UTC().Format("2006-01-02 15:04 UTC")
-}
+func (d Data) UntilText() string { return utcFormat(d.Until, textTime) }
 
 // NextRFC3339 is the next window's start for <time datetime> and JSON; "" when none.
-func (d Data) NextRFC3339() string {
-	if d.Next.IsZero() {
-		return ""
-	}
-	return d.Next.UTC().Format(time.RFC3339)
-}
+func (d Data) NextRFC3339() string { return utcFormat(d.Next, time.RFC3339) }
 
 // NextText is the next window's start in UTC, as UntilText is the end.
-func (d Data) NextText() string {
-	if d.Next.IsZero() {
+func (d Data) NextText() string { return utcFormat(d.Next, textTime) }
+
+// textTime reads the same in every language.
+const textTime = "2006-01-02 15:04 UTC"
+
+// utcFormat formats t in UTC; "" for the zero time.
+func utcFormat(t time.Time, layout string) string {
+	if t.IsZero() {
 		return ""
 	}
-	return d.Next.UTC().Format("2006-01-02 15:04 UTC")
+	return t.UTC().Format(layout)
 }
 
 // Page renders the maintenance response's bodies.
