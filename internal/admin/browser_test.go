@@ -18,8 +18,9 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/maintpage/maintpage/internal/admin"
 	"github.com/maintpage/maintpage/internal/browsertest"
+	"github.com/maintpage/maintpage/internal/config"
+	"github.com/maintpage/maintpage/internal/gate"
 	"github.com/maintpage/maintpage/internal/state"
 	"github.com/maintpage/maintpage/internal/state/statetest"
 )
@@ -101,19 +102,36 @@ func media(t *testing.T, ctx context.Context, scheme string) {
 	}
 }
 
-// gateServer is the admin handler over a memory store, on 127.0.0.1, as the gate mounts it.
+// gateServer is a real gate (the standalone page, with named admin tokens, two scopes and a
+// recurring window) over a memory store, on 127.0.0.1.
 func gateServer(t *testing.T) (*httptest.Server, *state.Tracker) {
 	t.Helper()
 	tr := statetest.MemoryTracker(t)
-	// A clock that stands still: the sign-in limit must not refill while a busy machine runs the
-	// browser slowly.
-	now := time.Now()
-	h, err := admin.NewHandler(admin.Options{Tracker: tr, Tokens: []admin.Token{{Name: "oncall", Token: oncall}}, Accent: "#0d9488", Scopes: []string{"api", "checkout"},
-		Now: func() time.Time { return now }})
+	file := filepath.Join(t.TempDir(), "maintpage.yaml")
+	yaml := `accent: "#0d9488"
+admin_tokens:
+  - {name: oncall, token: ` + oncall + `}
+rules:
+  - {name: api, scope: api, match: {path_prefix: /api/}}
+  - {name: checkout, scope: checkout, match: {path_prefix: /checkout/}}
+windows:
+  - {name: sunday-backups, cron: "0 2 * * 0", duration: 2h, time_zone: Europe/Berlin, scope: api, message: Weekly backups}
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := httptest.NewServer(h)
+	// A clock that stands still: the sign-in limit must not refill while a busy machine runs the
+	// browser slowly.
+	now := time.Now()
+	g, err := gate.New(gate.Options{Config: cfg, Tracker: tr, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := httptest.NewServer(g)
 	t.Cleanup(s.Close)
 	return s, tr
 }
@@ -210,6 +228,24 @@ func TestBrowserAdminPage(t *testing.T) {
 	if got := text(t, ctx, `[...document.querySelectorAll(".scopes li")].map(li => li.querySelector("strong").innerText + ": " + li.querySelector(".badge").innerText).join(", ")`); got != "Whole site: Off, Scope api: Off, Scope checkout: Off" {
 		t.Errorf("scopes: %q", got)
 	}
+
+	// The next window, and the previews in each state and language.
+	if got := text(t, ctx, `document.querySelector("#now-title").parentElement.innerText`); !strings.Contains(got, "sunday-backups (scope api): Sun ") {
+		t.Errorf("next windows: %q", got)
+	}
+	previews := text(t, ctx, `[...document.querySelectorAll("a[href*='preview?']")].map(a => a.innerText + "=" + a.getAttribute("href")).join("\n")`)
+	for _, want := range []string{"state=planned", "state=until", "state=overdue", "state=unplanned", "lang=de", "lang=ja", "format=json", "scope=api"} {
+		if !strings.Contains(previews, want) {
+			t.Errorf("preview links lack %s:\n%s", want, previews)
+		}
+	}
+	// A preview opens with the page's session (no token in the URL), in the language asked for.
+	de := text(t, ctx, `document.querySelector("a[href*='lang=de']").href`)
+	run(t, ctx, chromedp.Navigate(de))
+	if got := text(t, ctx, `document.documentElement.lang + " " + document.title`); !strings.HasPrefix(got, "de ") {
+		t.Errorf("the German preview: %q", got)
+	}
+	run(t, ctx, chromedp.Navigate(base))
 
 	// The API's scope on, with a message and a reason.
 	run(t, ctx, chromedp.Click(`input[name=on][value=on]`))

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	mpage "github.com/maintpage/maintpage/internal/page"
 	"github.com/maintpage/maintpage/internal/schedule"
 	"github.com/maintpage/maintpage/internal/state"
 )
@@ -88,6 +89,8 @@ type Options struct {
 	SessionTTL time.Duration
 	// Accent is the page's accent colour, so that the admin page looks like its maintenance page.
 	Accent string
+	// Languages are the page's languages, the default first, for the page's preview links.
+	Languages []string
 }
 
 // Handler serves the admin API and page under <prefix>admin/.
@@ -101,6 +104,7 @@ type Handler struct {
 	now        func() time.Time
 	prefix     string
 	clientAddr func(*http.Request) string
+	languages  []string // the page's languages, the default first
 	page       *page
 }
 
@@ -127,7 +131,10 @@ func NewHandler(o Options) (*Handler, error) {
 	if len(toks) == 0 {
 		return nil, errors.New("admin: no token: the admin API stays closed without one")
 	}
-	h := &Handler{tr: o.Tracker, endAtUntil: o.EndAtUntil, scopes: o.Scopes, windows: o.Windows, log: o.Log, now: o.Now, prefix: o.Prefix, clientAddr: o.ClientAddr}
+	h := &Handler{tr: o.Tracker, endAtUntil: o.EndAtUntil, scopes: o.Scopes, windows: o.Windows, log: o.Log, now: o.Now, prefix: o.Prefix, clientAddr: o.ClientAddr, languages: o.Languages}
+	if len(h.languages) == 0 {
+		h.languages = mpage.BuiltinLanguages()
+	}
 	for _, t := range toks {
 		if t.Token == "" || t.Name == "" {
 			return nil, errors.New("admin: a token without a name or value")
@@ -200,10 +207,13 @@ func (h *Handler) serveState(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Authorized reports whether r carries an admin token, for the other endpoints the team may use
-// (the preview).
+// Authorized reports whether r carries an admin token, or the session of a sign-in to the admin
+// page, for the other endpoints the team may use (the preview, which the page links to).
 func (h *Handler) Authorized(r *http.Request) bool {
-	_, ok := h.bearer(r)
+	if _, ok := h.bearer(r); ok {
+		return true
+	}
+	_, ok := h.page.session(r)
 	return ok
 }
 

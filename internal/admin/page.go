@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,7 +79,7 @@ func newPage(h *Handler, o Options) (*page, error) {
 	}))
 	p.tmpl, err = template.New("admin").Funcs(template.FuncMap{
 		"rfc3339":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"when":      func(t time.Time) string { return t.UTC().Format("Mon 2 Jan 2006, 15:04 UTC") },
+		"when":      formatWhen,
 		"eventText": eventText,
 	}).ParseFS(templatesFS, "templates/admin.html")
 	if err != nil {
@@ -86,6 +87,8 @@ func newPage(h *Handler, o Options) (*page, error) {
 	}
 	return p, nil
 }
+
+func formatWhen(t time.Time) string { return t.UTC().Format("Mon 2 Jan 2006, 15:04 UTC") }
 
 var eventTexts = map[string]string{
 	state.EventOn:          "Maintenance on",
@@ -255,12 +258,69 @@ func (p *page) renderMain(w http.ResponseWriter, r *http.Request, code int, s se
 			v.Form.On = "off"
 		}
 	}
+	v.Windows = p.windows(now)
+	v.Previews = p.previews(names)
 	entries, err := p.h.history(r.Context(), state.HistoryQuery{Limit: 50})
 	if err != nil {
 		v.HistoryError = err.Error()
 	}
 	v.History = entries
 	p.render(w, code, "main", v)
+}
+
+// windows describes each configured window: open now until its end, or its next opening.
+func (p *page) windows(now time.Time) []string {
+	var out []string
+	for i, w := range p.h.windows {
+		name := w.Name
+		if name == "" {
+			name = fmt.Sprintf("window %d", i+1)
+		}
+		where := "whole site"
+		if w.Scope != "" {
+			where = "scope " + w.Scope
+		}
+		when := "never again"
+		if _, end, open := w.At(now); open {
+			when = "open now, until " + formatWhen(end)
+		} else if n := w.Next(now); !n.IsZero() {
+			when = formatWhen(n) + " – " + formatWhen(n.Add(w.Duration()))
+		}
+		out = append(out, fmt.Sprintf("%s (%s): %s", name, where, when))
+	}
+	return out
+}
+
+// previews are the links to <prefix>preview: each state in the default language, the planned
+// state in every language and in the other formats, and each scope; the preview accepts the admin
+// page's session, so they open in the browser as they are.
+func (p *page) previews(scopes []string) []link {
+	base := p.h.prefix + "preview?"
+	q := func(kv ...string) string {
+		v := url.Values{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return base + v.Encode()
+	}
+	var out []link
+	for _, st := range []struct{ state, label string }{
+		{"planned", "Planned, no announced end"}, {"until", "Planned, with an end to come"},
+		{"overdue", "Planned, past its announced end"}, {"unplanned", "The application is down (unplanned)"},
+	} {
+		out = append(out, link{st.label, q("state", st.state)})
+	}
+	for i, lang := range p.h.languages {
+		if i > 0 {
+			out = append(out, link{"Planned, in " + lang, q("state", "planned", "lang", lang)})
+		}
+	}
+	out = append(out, link{"Planned, as problem JSON", q("state", "planned", "format", "json")},
+		link{"Planned, as text", q("state", "planned", "format", "text")})
+	for _, sc := range scopes {
+		out = append(out, link{"Scope " + sc, q("state", "planned", "scope", sc)})
+	}
+	return out
 }
 
 func scopeOf(name, label string, a state.Applied, now time.Time) scopeView {

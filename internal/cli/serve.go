@@ -24,6 +24,7 @@ import (
 	"github.com/maintpage/maintpage/internal/metrics"
 	"github.com/maintpage/maintpage/internal/reqlog"
 	"github.com/maintpage/maintpage/internal/respond"
+	"github.com/maintpage/maintpage/internal/schedule"
 	"github.com/maintpage/maintpage/internal/server"
 	"github.com/maintpage/maintpage/internal/state"
 	"github.com/maintpage/maintpage/internal/webhook"
@@ -97,12 +98,12 @@ Settings come from flags, then environment variables, then the --config file, th
 			return err
 		}
 		defer stopState()
-		hooks, stopHooks, err := startWebhooks(cfg, tracker, m, appLog)
+		hooks, windows, stopHooks, err := startWebhooks(cfg, tracker, m, appLog)
 		if err != nil {
 			return err
 		}
 		defer stopHooks()
-		b := &builder{start: cfg, tracker: tracker, hooks: hooks, metrics: m, reg: reg, log: appLog}
+		b := &builder{start: cfg, tracker: tracker, hooks: hooks, windows: windows, metrics: m, reg: reg, log: appLog}
 		defer b.close()
 		build := b.build
 		h, err := build(cfg)
@@ -215,6 +216,7 @@ type builder struct {
 	start   *config.Config // the configuration serve started with: the store was opened for it
 	tracker *state.Tracker
 	hooks   *webhook.Dispatcher
+	windows *state.WindowLog
 	metrics *metrics.Metrics
 	reg     *prometheus.Registry
 	log     *slog.Logger
@@ -241,8 +243,9 @@ func (b *builder) build(c *config.Config) (http.Handler, error) {
 	defer b.mu.Unlock()
 	h, err := b.handler(c)
 	if err == nil && b.hooks != nil {
-		// Only a configuration that is taken changes the receivers.
+		// Only a configuration that is taken changes the receivers and the windows recorded.
 		b.hooks.SetHooks(webhookHooks(c))
+		b.windows.SetWindows(parseWindows(c))
 	}
 	return h, err
 }
@@ -364,22 +367,38 @@ func startState(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sta
 	return tr, stop, nil
 }
 
-// startWebhooks runs the webhook dispatcher over the tracker's store until stop is called; it
-// outlives reloads, which only change its hooks. Without hooks it reads nothing.
-func startWebhooks(cfg *config.Config, tr *state.Tracker, m *metrics.Metrics, log *slog.Logger) (*webhook.Dispatcher, func(), error) {
+// startWebhooks runs, over the tracker's store and until stop is called, the webhook dispatcher
+// and the log that records the windows' openings and closings in the history (which the webhooks
+// then announce). Both outlive reloads, which only change their hooks and windows. Without hooks
+// the dispatcher reads nothing; without windows the log only sleeps.
+func startWebhooks(cfg *config.Config, tr *state.Tracker, m *metrics.Metrics, log *slog.Logger) (*webhook.Dispatcher, *state.WindowLog, func(), error) {
 	d, err := webhook.New(webhook.Options{
 		Store: tr.Store(), Hooks: webhookHooks(cfg), Log: log, Metrics: m,
 		Queue: cfg.WebhookQueue, RetryFor: cfg.WebhookRetryFor, UserAgent: "maintpage/" + Version,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	tr.OnChange(func(_, _ state.State) { d.Nudge() })
+	wl := state.NewWindowLog(tr.Store(), log, nil)
+	wl.SetWindows(parseWindows(cfg))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { d.Run(ctx) })
+	wg.Go(func() { wl.Run(ctx) })
 	var once sync.Once
-	return d, func() { once.Do(func() { cancel(); wg.Wait() }) }, nil
+	return d, wl, func() { once.Do(func() { cancel(); wg.Wait() }) }, nil
+}
+
+// parseWindows parses the configured windows; configuration loading has checked each already.
+func parseWindows(c *config.Config) []*schedule.Window {
+	var ws []*schedule.Window
+	for _, spec := range c.Windows {
+		if w, err := schedule.New(spec, time.Now()); err == nil {
+			ws = append(ws, w)
+		}
+	}
+	return ws
 }
 
 func webhookHooks(c *config.Config) []webhook.Hook {

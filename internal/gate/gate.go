@@ -169,6 +169,7 @@ func New(o Options) (*Gate, error) {
 	if toks := cfg.AllAdminTokens(); len(toks) > 0 {
 		ao := admin.Options{
 			Tracker: g.tr, EndAtUntil: cfg.EndAtUntil, Scopes: cfg.Scopes(), Windows: g.windows, Log: g.log, Now: o.Now, Prefix: cfg.ReservedPrefix,
+			Languages:  languageTags(cfg),
 			SessionTTL: cfg.AdminSessionTTL, Accent: cfg.Accent,
 			ClientAddr: func(r *http.Request) string {
 				if a := clientAddr(r, cfg.TrustedProxies); a.IsValid() {
@@ -501,4 +502,13 @@ func (g *Gate) refuse(w http.ResponseWriter, err error) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusBadRequest)
 	w.Write([]byte(err.Error() + "\n")) //nolint:errcheck
+}
+
+// languageTags are the configured languages' tags, the default first; none means the built-in ones.
+func languageTags(cfg *config.Config) []string {
+	var tags []string
+	for _, l := range cfg.Languages {
+		tags = append(tags, l.Tag)
+	}
+	return tags
 }

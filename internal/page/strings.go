@@ -1,5 +1,7 @@
 package page
 
+import "slices"
+
 // Strings are the page's built-in texts in one language. Templates reach them as .T.
 type Strings struct {
 	Title        string // default title
@@ -99,3 +101,6 @@ func builtinStrings(tag string) Strings {
 	}
 	return s
 }
+
+// BuiltinLanguages lists the languages the built-in texts come in, the default first.
+func BuiltinLanguages() []string { return slices.Clone(builtinOrder) }
