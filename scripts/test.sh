@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command, for a fresh machine and for CI: installs what the tests need
-# (Redis and Sentinel, Chromium, h2spec, and for the benchmark smoke run nginx, wrk, Flask and
-# gunicorn) when missing,
-# checks formatting and vet, runs every test with the race detector, then a short benchmark smoke run.
+# (Redis and Sentinel, Chromium, h2spec, the test Kubernetes control plane, and for the benchmark
+# smoke run nginx, wrk, Flask and gunicorn) when missing, checks formatting and vet, runs every test
+# with the race detector, then a short benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -35,5 +35,8 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+# The Kubernetes tests run against a real kube-apiserver and etcd: built once per machine and cached
+# (~10 min of CPU cold, a second warm), see scripts/controlplane.sh.
+scripts/controlplane.sh build >/dev/null
 go test -race -timeout 20m ./...
 bench/run.sh --smoke

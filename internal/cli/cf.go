@@ -245,7 +245,7 @@ func proceed(ctx context.Context, in terminal, out io.Writer, f *cfFlags, n int)
 		return false, nil
 	}
 	if !f.yes {
-		if err := confirm(ctx, in, out, n); err != nil {
+		if err := confirm(ctx, in, out, fmt.Sprintf("Switch these %d route(s)?", n)); err != nil {
 			return false, err
 		}
 	}
@@ -294,14 +294,14 @@ func printPlan(out io.Writer, c *cfapi.Client, p *cfapi.Plan) {
 	}
 }
 
-// confirm asks before any route changes. Ctrl-C cancels ctx (signal.NotifyContext in main) and
+// confirm asks question before anything changes. Ctrl-C cancels ctx (signal.NotifyContext in main) and
 // counts as "no": a read from a terminal cannot be interrupted, so it runs in a goroutine that ends
 // with the next line or end of input, or with the process, which returns soon after a cancel.
-func confirm(ctx context.Context, in terminal, out io.Writer, n int) error {
+func confirm(ctx context.Context, in terminal, out io.Writer, question string) error {
 	if !in.IsTerminal() {
-		return usageErr(errors.New("not changing any route without confirmation and stdin is not a terminal: pass --yes (or --dry-run to see the plan)"))
+		return usageErr(errors.New("not changing anything without confirmation and stdin is not a terminal: pass --yes (or --dry-run to see the plan)"))
 	}
-	fmt.Fprintf(out, "Switch these %d route(s)? [y/N] ", n)
+	fmt.Fprintf(out, "%s [y/N] ", question)
 	type answer struct {
 		line string
 		err  error

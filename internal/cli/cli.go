@@ -74,7 +74,8 @@ func newRoot(e *env) *cobra.Command {
 		Long: `maintpage answers every request to an application under maintenance with an honest response:
 503 with Retry-After and Cache-Control: no-store, an HTML page for browsers, problem JSON for API
 clients and plain text for terminals. In front of the application it is a gate that can be switched
-on and off without re-routing; "maintpage cf" moves Cloud Foundry routes to it and back.`,
+on and off without re-routing; "maintpage cf" moves Cloud Foundry routes to it and back, and
+"maintpage k8s" does the same for Kubernetes Ingresses, HTTPRoutes and Services.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -86,6 +87,7 @@ on and off without re-routing; "maintpage cf" moves Cloud Foundry routes to it a
 		newVersionCmd(e),
 		newCFCmd(e),
 		newPreviewCmd(e),
+		newK8sCmd(e),
 	)
 	root.AddCommand(newToggleCmds(e)...)
 	return root

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/maintpage/maintpage/internal/kube/kubetest"
 )
 
 // binary is the real maintpage, built once for the end-to-end tests.
@@ -37,6 +39,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	kubetest.StopShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
