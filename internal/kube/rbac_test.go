@@ -51,7 +51,7 @@ func (w *world) grant(role *rbacv1.Role, probeVerb string, probe Kind) {
 	}
 	u := &unstructured.Unstructured{Object: obj}
 	ctx := context.Background()
-	if _, err := w.admin.Resource(gvrOf(u)).Namespace(w.ns).Create(ctx, u, metav1.CreateOptions{}); err != nil {
+	if _, err := w.admin.Resource(kubetest.GVR("Role")).Namespace(w.ns).Create(ctx, u, metav1.CreateOptions{}); err != nil {
 		w.t.Fatalf("creating the role: %v", err)
 	}
 	w.create(fmt.Sprintf(`

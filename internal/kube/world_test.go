@@ -2,20 +2,15 @@ package kube
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"reflect"
 	"testing"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"sigs.k8s.io/yaml"
 
 	"github.com/maintpage/maintpage/internal/kube/kubetest"
 )
@@ -42,14 +37,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	w := &world{t: t, cp: cp, ns: "t-" + hex.EncodeToString(b), admin: admin}
-	w.create(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"` + w.ns + `"}}`)
-	t.Cleanup(func() {
-		_ = admin.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Delete(context.Background(), w.ns, metav1.DeleteOptions{})
-	})
-	return w
+	return &world{t: t, cp: cp, ns: cp.Namespace(t), admin: admin}
 }
 
 // client is the client under test, as the admin or as the limited user.
@@ -62,41 +50,10 @@ func (w *world) client(user string) *Client {
 	return c
 }
 
-func gvrOf(u *unstructured.Unstructured) schema.GroupVersionResource {
-	switch u.GetKind() {
-	case "Namespace":
-		return schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
-	case "Service":
-		return Service.resource()
-	case "Ingress":
-		return Ingress.resource()
-	case "HTTPRoute":
-		return HTTPRoute.resource()
-	case "Role":
-		return schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"}
-	case "RoleBinding":
-		return schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"}
-	}
-	panic("unknown kind " + u.GetKind())
-}
-
-// create makes an object from YAML as the admin, in the world's namespace when it is namespaced.
+// create makes an object from YAML as the admin, in the world's namespace.
 func (w *world) create(doc string) *unstructured.Unstructured {
 	w.t.Helper()
-	u := &unstructured.Unstructured{}
-	if err := yaml.UnmarshalStrict([]byte(doc), &u.Object); err != nil {
-		w.t.Fatalf("fixture: %v", err)
-	}
-	var ri dynamic.ResourceInterface = w.admin.Resource(gvrOf(u))
-	if u.GetKind() != "Namespace" {
-		u.SetNamespace(w.ns)
-		ri = w.admin.Resource(gvrOf(u)).Namespace(w.ns)
-	}
-	got, err := ri.Create(context.Background(), u, metav1.CreateOptions{})
-	if err != nil {
-		w.t.Fatalf("creating %s %s: %v", u.GetKind(), u.GetName(), err)
-	}
-	return got
+	return w.cp.Create(w.t, w.ns, doc)
 }
 
 func (w *world) get(k Kind, name string) *unstructured.Unstructured {
@@ -165,5 +122,3 @@ func saved(t *testing.T, u *unstructured.Unstructured) *Saved {
 	}
 	return s
 }
-
-func notFound(err error) bool { return apierrors.IsNotFound(err) }
