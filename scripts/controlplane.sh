@@ -20,8 +20,11 @@ GATEWAY_API_VERSION=v1.6.3
 key() { # hash of a wrapper module's files and the toolchain
   (cd "$src/$1" && cat go.mod go.sum $(ls *.go 2>/dev/null) && go version) | sha256sum | cut -c1-12
 }
-apiserver="$cache/kube-apiserver-$(sed -n 's/^require k8s.io\/kubernetes \(v[^ ]*\)$/\1/p' "$src/apiserver/go.mod")-$(key apiserver)"
-etcd="$cache/etcd-$(sed -n 's/^require go.etcd.io\/etcd\/server\/v3 \(v[^ ]*\)$/\1/p' "$src/etcd/go.mod")-$(key etcd)"
+version() { # version of module $2 required in wrapper module $1 (one-line or block require)
+  awk -v m="$2" '$1 == m { print $2 } $1 == "require" && $2 == m { print $3 }' "$src/$1/go.mod"
+}
+apiserver="$cache/kube-apiserver-$(version apiserver k8s.io/kubernetes)-$(key apiserver)"
+etcd="$cache/etcd-$(version etcd go.etcd.io/etcd/server/v3)-$(key etcd)"
 crds="$(go env GOMODCACHE)/sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION/config/crd/standard"
 
 build() { # build NAME OUT PACKAGE: into a temporary name first, so a killed build leaves no half binary
