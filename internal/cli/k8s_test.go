@@ -43,7 +43,6 @@ type k8sWorld struct {
 	cp   *kubetest.ControlPlane
 	ns   string
 	home string
-	kc   string
 }
 
 func newK8sWorld(t *testing.T, withMaint bool) *k8sWorld {
@@ -58,11 +57,9 @@ func newK8sWorld(t *testing.T, withMaint bool) *k8sWorld {
 		t.Fatal(err)
 	}
 	// The kubeconfig's current context is the admin; its namespace is "default", so -n matters.
-	kc, err := cp.WriteKubeconfig(filepath.Join(w.home, ".kube"), kubetest.Admin, "default")
-	if err != nil {
+	if err := cp.WriteKubeconfig(filepath.Join(w.home, ".kube", "config"), kubetest.Admin, "default"); err != nil {
 		t.Fatal(err)
 	}
-	w.kc = kc
 	return w
 }
 

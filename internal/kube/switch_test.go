@@ -107,6 +107,7 @@ func TestIngressEveryBackendMovesAndComesBack(t *testing.T) {
 	before := w.create(shopIngress)
 	c := w.client(kubetest.Admin)
 	start := time.Now().Add(-time.Second)
+	t.Logf("the shared control plane (etcd, kube-apiserver, Gateway API CRDs) was ready in %s", w.cp.StartTime.Round(time.Millisecond))
 
 	p := on(t, c, req(Ref{Ingress, "shop"}))
 	if p.Maintenance != "maintpage:80" {

@@ -63,9 +63,9 @@ func (cp *ControlPlane) Config(user string) *rest.Config {
 	}
 }
 
-// WriteKubeconfig writes a kubeconfig with one context per user, named after the user, the current
-// one being current, and returns its path: the CLI's tests log in through it like kubectl would.
-func (cp *ControlPlane) WriteKubeconfig(dir, current, namespace string) (string, error) {
+// WriteKubeconfig writes a kubeconfig to path with one context per user, named after the user, and
+// current as the current one: the CLI's tests log in through it like kubectl would.
+func (cp *ControlPlane) WriteKubeconfig(path, current, namespace string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "apiVersion: v1\nkind: Config\ncurrent-context: %s\nclusters:\n- name: test\n  cluster:\n    server: %s\n    certificate-authority: %s\n", current, cp.Host, cp.CAFile)
 	b.WriteString("users:\n")
@@ -76,8 +76,7 @@ func (cp *ControlPlane) WriteKubeconfig(dir, current, namespace string) (string,
 	for _, u := range []string{Admin, Limited} {
 		fmt.Fprintf(&b, "- name: %s\n  context:\n    cluster: test\n    user: %s\n    namespace: %s\n", u, u, namespace)
 	}
-	p := filepath.Join(dir, "kubeconfig")
-	return p, os.WriteFile(p, []byte(b.String()), 0o600)
+	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
 // Paths are the binaries and CRDs scripts/controlplane.sh built or fetched.
