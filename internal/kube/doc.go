@@ -6,6 +6,7 @@
 // of being overwritten, and a failure part-way over several objects puts back the ones already changed.
 //
 // All objects are handled as unstructured JSON through client-go's dynamic client: the three kinds
-// need only a few fields each, HTTPRoute is a CRD that may not be installed, and leaving out the typed
-// clientsets keeps the binary several megabytes smaller (measured in docs/kubernetes.md).
+// need only a few fields each, HTTPRoute is a CRD that may not be installed, and the typed clientsets
+// would link the Go types of every API group (and the Gateway API's) into the binary. What client-go
+// adds to the binary is measured in docs/kubernetes.md.
 package kube
