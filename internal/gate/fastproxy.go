@@ -3,7 +3,9 @@ package gate
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -377,7 +379,10 @@ func (fp *fastProxy) exchange(x *server.FastExchange, head []byte, sc *fastScrat
 		}
 	}
 	// Anything else is ReverseProxy's to answer, from what the upstream sent.
-	x.Carry = &pending{c: uc.c, br: bufio.NewReader(io.MultiReader(bytes.NewReader(bytes.Clone(sc.resp[:n])), uc.c)), err: writeErr(err, n)}
+	pe := &pending{c: uc.c, err: writeErr(err, n)}
+	pe.lim.r = io.MultiReader(bytes.NewReader(bytes.Clone(sc.resp[:n])), uc.c)
+	pe.br = bufio.NewReader(&pe.lim)
+	x.Carry = pe
 	return server.FastHandover
 }
 
@@ -613,8 +618,34 @@ func (fp *fastProxy) parseResponse(head []byte, hs []hdr) (r fastResponse, ok bo
 type pending struct {
 	c   net.Conn
 	br  *bufio.Reader
+	lim headLimit // under br: bounds what the response heads may take, as the transport does
 	err error
 }
+
+// maxResponseHead is http.Transport's default MaxResponseHeaderBytes, which NewTransport keeps:
+// an upstream whose head never ends gets an error, not the gate's memory.
+const maxResponseHead = 10 << 20
+
+// headLimit is persistConn's readLimit: reads fail once n bytes were read, until it is lifted for
+// the body.
+type headLimit struct {
+	r io.Reader
+	n int64
+}
+
+func (l *headLimit) Read(b []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errHeadTooLarge
+	}
+	if int64(len(b)) > l.n {
+		b = b[:l.n]
+	}
+	m, err := l.r.Read(b)
+	l.n -= int64(m)
+	return m, err
+}
+
+var errHeadTooLarge = fmt.Errorf("net/http: server response headers exceeded %d bytes; aborted", maxResponseHead)
 
 func (p *pending) Close() error { return p.c.Close() }
 
@@ -634,27 +665,44 @@ func (pendingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		p.c.Close()
 		return nil, p.err
 	}
-	trace := httptrace.ContextClientTrace(req.Context())
+	// As the transport does when the request's context ends (the client left, the server shuts
+	// down): the connection closes, whether the head or the body is being read, so that nothing
+	// waits on an upstream that may send nothing for hours.
+	ctx := req.Context()
+	stop := context.AfterFunc(ctx, func() { p.c.Close() })
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		p.c.Close()
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+	trace := httptrace.ContextClientTrace(ctx)
+	p.lim.n = maxResponseHead
 	for {
 		resp, err := http.ReadResponse(p.br, req)
 		if err != nil {
-			p.c.Close()
-			return nil, err
+			if p.lim.n <= 0 {
+				err = errHeadTooLarge
+			}
+			return fail(err)
 		}
 		if code := resp.StatusCode; code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
 			if trace != nil && trace.Got1xxResponse != nil {
 				if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
-					p.c.Close()
-					return nil, err
+					return fail(err)
 				}
+				p.lim.n = maxResponseHead // delivered to the client: the transport resets the limit too
 			}
 			continue
 		}
+		p.lim.n = 1<<63 - 1          // the body has no limit
 		p.c.SetDeadline(time.Time{}) // the header timeout is over; the body has none, as in the transport
 		if resp.StatusCode == http.StatusSwitchingProtocols {
-			resp.Body = &rwBody{Reader: p.br, c: p.c}
+			resp.Body = &rwBody{Reader: p.br, c: p.c, stop: stop}
 		} else {
-			resp.Body = &closingBody{ReadCloser: resp.Body, c: p.c}
+			resp.Body = &closingBody{ReadCloser: resp.Body, c: p.c, stop: stop}
 		}
 		return resp, nil
 	}
@@ -662,18 +710,21 @@ func (pendingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 type closingBody struct {
 	io.ReadCloser
-	c net.Conn
+	c    net.Conn
+	stop func() bool
 }
 
 func (b *closingBody) Close() error {
+	b.stop()
 	b.ReadCloser.Close()
 	return b.c.Close()
 }
 
 type rwBody struct {
 	io.Reader
-	c net.Conn
+	c    net.Conn
+	stop func() bool
 }
 
 func (b *rwBody) Write(p []byte) (int, error) { return b.c.Write(p) }
-func (b *rwBody) Close() error                { return b.c.Close() }
+func (b *rwBody) Close() error                { b.stop(); return b.c.Close() }

@@ -1,0 +1,139 @@
+package gate
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// holdingUpstream accepts one connection, reads a request head, writes first, then calls rest with
+// the connection (which may write more) and reports on the returned channel when the gate closes
+// the connection (a read returns EOF or an error), with what the upstream managed to write.
+func holdingUpstream(t *testing.T, first string, rest func(c net.Conn)) (addr string, closed <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var conn net.Conn
+	accepted := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		conn = c
+		close(accepted)
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		io.WriteString(c, first)
+		if rest != nil {
+			go rest(c)
+		}
+		// Wait for the gate to let go of the connection; nothing more comes from the gate.
+		io.Copy(io.Discard, br)
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-accepted
+		if conn != nil {
+			conn.Close()
+		}
+		<-done
+	})
+	return ln.Addr().String(), done
+}
+
+// A client that leaves a streamed response (an event stream, a long poll) must free the upstream
+// connection at once, as http.Transport does when ReverseProxy's request context ends: the
+// application learns that its subscriber left, and the gate keeps no goroutine and no two sockets
+// waiting for an upstream that may send nothing for hours.
+func TestProxyLetsGoOfUpstreamWhenClientLeaves(t *testing.T) {
+	t.Parallel()
+	for _, fast := range []bool{false, true} {
+		name := map[bool]string{false: "ReverseProxy", true: "fast path"}[fast]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			addr, closed := holdingUpstream(t, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"+
+				"Transfer-Encoding: chunked\r\n\r\n6\r\ndata:1\r\n", nil)
+			_, gateAddr := openGate(t, "http://"+addr, fast, nil)
+			c, err := net.Dial("tcp", gateAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			io.WriteString(c, "GET /events HTTP/1.1\r\nHost: example.com\r\nAccept: text/event-stream\r\n\r\n")
+			got := make([]byte, 0, 512)
+			buf := make([]byte, 512)
+			for !strings.Contains(string(got), "data:1") {
+				n, err := c.Read(buf)
+				got = append(got, buf[:n]...)
+				if err != nil {
+					t.Fatalf("reading the stream: %v (got %q)", err, got)
+				}
+			}
+			c.Close()
+			select {
+			case <-closed:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the upstream connection was still open 20 s after the client left; want it closed at once")
+			}
+		})
+	}
+}
+
+// An upstream whose response head never ends must not make the gate buffer it without limit:
+// http.Transport gives up after MaxResponseHeaderBytes (10 MiB by default), so must the response
+// the fast path hands to ReverseProxy. The upstream here sends 16 MiB of header lines and then
+// waits; the header timeout (a minute) is far away, so only the size limit can end the exchange.
+func TestProxyBoundsUpstreamResponseHead(t *testing.T) {
+	t.Parallel()
+	for _, fast := range []bool{false, true} {
+		name := map[bool]string{false: "ReverseProxy", true: "fast path"}[fast]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
+			addr, closed := holdingUpstream(t, "HTTP/1.1 200 OK\r\n", func(c net.Conn) {
+				for i := 0; i < 16<<10; i++ {
+					if _, err := io.WriteString(c, line); err != nil {
+						return
+					}
+				}
+			})
+			_, gateAddr := openGate(t, "http://"+addr, fast, map[string]string{"upstream_header_timeout": "1m"})
+			c, err := net.Dial("tcp", gateAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(40 * time.Second))
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+			status, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil {
+				t.Fatalf("no answer within 40 s: %v; want the unplanned response once the head passed 10 MiB", err)
+			}
+			if !strings.HasPrefix(status, "HTTP/1.1 5") {
+				t.Errorf("status line %q, want a 5xx (the unplanned response)", status)
+			}
+			select {
+			case <-closed:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the upstream connection was still open 20 s after the answer; want it closed")
+			}
+		})
+	}
+}
