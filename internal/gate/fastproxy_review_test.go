@@ -137,3 +137,24 @@ func TestProxyBoundsUpstreamResponseHead(t *testing.T) {
 		})
 	}
 }
+
+// An idle pooled connection the upstream closed (its keep-alive timeout, a restart) must not stay
+// open in the gate until some later request happens to take it: http.Transport closes its side at
+// once, and a pool that keeps the stack's bottom after a burst would hold up to 1024 sockets in
+// CLOSE_WAIT for as long as the process runs.
+func TestFastProxyPoolDropsConnectionsTheUpstreamClosed(t *testing.T) {
+	t.Parallel()
+	u := newRawUpstream(t, func(i int, head string) (string, bool, string) {
+		return normal(head), true, "" // answers with a length, keep-alive implied, then closes
+	})
+	f, addr := openGate(t, "http://"+u.ln.Addr().String(), true, nil)
+	exchange(t, addr, u, []string{get})
+	if f.waitPooled() == 0 {
+		t.Fatal("the answer did not go through the fast path (no upstream connection pooled)")
+	}
+	for deadline := time.Now().Add(30 * time.Second); f.fastPooled() > 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the pool still held the connection 30 s after the upstream closed it; want it closed and dropped")
+		}
+	}
+}

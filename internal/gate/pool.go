@@ -14,7 +14,14 @@ type UpstreamPool struct {
 	dialer net.Dialer
 	mu     sync.Mutex
 	idle   map[string][]*upConn
+	// sweep runs while connections are idle: it closes those the upstream closed or that aged,
+	// as the transport's read loop and idle timer do, rather than leave them for a get that may
+	// never reach them (get takes from the top; a burst's surplus lies at the bottom).
+	sweep *time.Timer
 }
+
+// sweepEvery is how often idle connections are checked; the check is one non-blocking peek each.
+const sweepEvery = 2 * time.Second
 
 // upConn is one upstream connection and when it went idle.
 type upConn struct {
@@ -106,9 +113,47 @@ func (p *UpstreamPool) put(addr string, uc *upConn) {
 	if len(cs) < maxIdlePerHost {
 		p.idle[addr] = append(cs, uc)
 		uc = nil
+		if p.sweep == nil {
+			p.sweep = time.AfterFunc(sweepEvery, p.sweepIdle)
+		}
 	}
 	p.mu.Unlock()
 	if uc != nil {
+		uc.c.Close()
+	}
+}
+
+// sweepIdle closes the idle connections that cannot carry a request any more, and comes back
+// while any stay idle.
+func (p *UpstreamPool) sweepIdle() {
+	now := time.Now()
+	var dead []*upConn
+	p.mu.Lock()
+	left := 0
+	for addr, cs := range p.idle {
+		kept := cs[:0]
+		for _, uc := range cs {
+			if now.Sub(uc.since) >= idleFor || uc.unsolicited() {
+				dead = append(dead, uc)
+			} else {
+				kept = append(kept, uc)
+			}
+		}
+		clear(cs[len(kept):])
+		if len(kept) == 0 {
+			delete(p.idle, addr)
+		} else {
+			p.idle[addr] = kept
+		}
+		left += len(kept)
+	}
+	if left > 0 {
+		p.sweep.Reset(sweepEvery)
+	} else {
+		p.sweep = nil
+	}
+	p.mu.Unlock()
+	for _, uc := range dead {
 		uc.c.Close()
 	}
 }
@@ -118,6 +163,10 @@ func (p *UpstreamPool) CloseIdle() {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle = map[string][]*upConn{}
+	if p.sweep != nil {
+		p.sweep.Stop()
+		p.sweep = nil
+	}
 	p.mu.Unlock()
 	for _, cs := range idle {
 		for _, uc := range cs {
