@@ -225,3 +225,40 @@ func TestScopes(t *testing.T) {
 		t.Errorf("off for the whole site: got %+v, %v; want every scope off", st.Scopes, err)
 	}
 }
+
+// The API takes the same token as the page: without a limit of its own, wrong tokens could be
+// tried there as fast as the network allows, and the page's sign-in limit would protect nothing.
+func TestAPIWrongTokensAreRateLimited(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t)
+	get := func(path, auth string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", s.URL+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	// No token at all is not a guess: it does not use up the attempts.
+	for range 2 * signinBurst {
+		if resp := get(DefaultPath, ""); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("no token: got %d, want 401", resp.StatusCode)
+		}
+	}
+	for i := range signinBurst {
+		if resp := get(DefaultPath, "Bearer wrong-token-guess"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: got %d, want 401", i, resp.StatusCode)
+		}
+	}
+	for _, path := range []string{DefaultPath, strings.TrimSuffix(DefaultPath, "state") + "history"} {
+		resp := get(path, "Bearer "+token)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s after %d wrong tokens: got %d (Retry-After %q), want 429 with Retry-After", path, signinBurst, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
+}

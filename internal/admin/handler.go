@@ -188,10 +188,8 @@ func (h *Handler) serveState(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the admin API takes no query parameters; send the token as Authorization: Bearer <admin_token>, never in the URL")
 		return
 	}
-	name, ok := h.bearer(r)
+	name, ok := h.bearer(w, r)
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="maintpage admin"`)
-		writeError(w, http.StatusUnauthorized, "unauthorized: send Authorization: Bearer <admin_token>")
 		return
 	}
 	switch r.Method {
@@ -207,23 +205,56 @@ func (h *Handler) serveState(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Authorized reports whether r carries an admin token, or the session of a sign-in to the admin
-// page, for the other endpoints the team may use (the preview, which the page links to).
+// Authorized reports whether r carries the session of a sign-in to the admin page or an admin
+// token, for the other endpoints the team may use (the preview, which the page links to). A wrong
+// token there uses up the client's attempts as it does on the API.
 func (h *Handler) Authorized(r *http.Request) bool {
-	if _, ok := h.bearer(r); ok {
+	if _, ok := h.page.session(r); ok {
 		return true
 	}
-	_, ok := h.page.session(r)
-	return ok
+	_, code, _ := h.checkBearer(r)
+	return code == 0
 }
 
-// bearer returns the name of the token in the Authorization header.
-func (h *Handler) bearer(r *http.Request) (string, bool) {
+// bearer returns the name of the token in the Authorization header, or answers 401 (no token or a
+// wrong one) or 429.
+func (h *Handler) bearer(w http.ResponseWriter, r *http.Request) (string, bool) {
+	name, code, wait := h.checkBearer(r)
+	switch code {
+	case 0:
+		return name, true
+	case http.StatusTooManyRequests:
+		secs := int(wait/time.Second) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		writeError(w, code, fmt.Sprintf("too many wrong tokens from your address: try again in %d seconds", secs))
+	default:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="maintpage admin"`)
+		writeError(w, code, "unauthorized: send Authorization: Bearer <admin_token> with a valid token")
+	}
+	return "", false
+}
+
+// checkBearer returns the name of the token in the Authorization header, or 401 (no token or a
+// wrong one) or 429 with the wait. A wrong token uses up one of the client's sign-in attempts,
+// shared with the page: the API takes the same tokens, so without this it would be the place to
+// guess them. A client that has none left is refused before its token is looked at, so it learns
+// nothing; a request without a token is not a guess and costs nothing.
+func (h *Handler) checkBearer(r *http.Request) (name string, code int, wait time.Duration) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
-		return "", false
+		return "", http.StatusUnauthorized, 0
 	}
-	return h.tokenName(tok)
+	client, now := h.clientAddr(r), h.now()
+	if wait := h.page.limit.wait(client, now); wait > 0 {
+		return "", http.StatusTooManyRequests, wait
+	}
+	name, ok = h.tokenName(tok)
+	if !ok {
+		h.page.limit.allow(client, now)
+		h.log.Warn("admin: request with a wrong token", "remote", client)
+		return "", http.StatusUnauthorized, 0
+	}
+	return name, 0, 0
 }
 
 // tokenName compares hashes, so the comparison takes the same time whatever the token's length,
@@ -341,10 +372,9 @@ const maxHistoryLimit = state.HistoryCap
 
 func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if _, ok := h.bearer(r); !ok {
-		if _, ok := h.page.session(r); !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="maintpage admin"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized: send Authorization: Bearer <admin_token>")
+	// The page's session opens the history too; without one, the Authorization header must.
+	if _, ok := h.page.session(r); !ok {
+		if _, ok := h.bearer(w, r); !ok {
 			return
 		}
 	}

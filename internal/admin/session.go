@@ -129,6 +129,21 @@ func (l *limiter) allow(client string, now time.Time) (bool, time.Duration) {
 	return false, wait
 }
 
+// wait says how long client must wait for its next attempt (0: it may try now) without taking
+// one, so the API can refuse a client that has run out before it looks at the token it sent.
+func (l *limiter) wait(client string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[client]
+	if !ok {
+		return 0
+	}
+	if t := min(l.burst, b.tokens+float64(now.Sub(b.last))/float64(l.every)); t < 1 {
+		return time.Duration((1 - t) * float64(l.every))
+	}
+	return 0
+}
+
 func (l *limiter) prune(now time.Time) {
 	for k, b := range l.buckets {
 		if b.tokens+float64(now.Sub(b.last))/float64(l.every) >= l.burst {
