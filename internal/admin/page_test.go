@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -266,6 +267,30 @@ func TestHistoryEndpoint(t *testing.T) {
 	for _, q := range []string{"?limit=0", "?limit=x", "?limit=1&limit=2", "?token=" + token} {
 		if resp, _ := get(q, token); resp.StatusCode != 400 {
 			t.Errorf("%s: %d, want 400", q, resp.StatusCode)
+		}
+	}
+}
+
+// One IPv6 host usually has a whole /64 to itself: keyed by the full address, it could take a
+// fresh burst of attempts from each of 2^64 addresses.
+func TestLimiterKeysIPv6ByPrefix(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1e9, 0)
+	l := newLimiter(signinBurst, signinEvery)
+	for i := range signinBurst {
+		if ok, _ := l.allow(fmt.Sprintf("2001:db8:1:2::%x", i+1), now); !ok {
+			t.Fatalf("attempt %d refused within the burst", i)
+		}
+	}
+	if ok, _ := l.allow("2001:db8:1:2:ffff::9", now); ok {
+		t.Error("another address of the same /64 got an attempt after the burst, want it refused")
+	}
+	if ok, _ := l.allow("2001:db8:1:3::1", now); !ok {
+		t.Error("an address of another /64 was refused")
+	}
+	for i := range signinBurst {
+		if ok, _ := l.allow(fmt.Sprintf("192.0.2.%d", i+1), now); !ok {
+			t.Errorf("IPv4 address %d refused: IPv4 addresses are their own key", i)
 		}
 	}
 }

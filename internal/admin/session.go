@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,6 +110,7 @@ func newLimiter(burst int, every time.Duration) *limiter {
 
 // allow takes one attempt from client's bucket, or says how long until the next one.
 func (l *limiter) allow(client string, now time.Time) (bool, time.Duration) {
+	client = limitKey(client)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets[client]
@@ -132,6 +134,7 @@ func (l *limiter) allow(client string, now time.Time) (bool, time.Duration) {
 // wait says how long client must wait for its next attempt (0: it may try now) without taking
 // one, so the API can refuse a client that has run out before it looks at the token it sent.
 func (l *limiter) wait(client string, now time.Time) time.Duration {
+	client = limitKey(client)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets[client]
@@ -154,4 +157,19 @@ func (l *limiter) prune(now time.Time) {
 		// Everyone is failing at once: start over rather than grow without bound.
 		clear(l.buckets)
 	}
+}
+
+// limitKey is the limiter's key for a client address: an IPv4 address itself, an IPv6 address its
+// /64, which one host or household usually holds whole (RFC 6177), so that it cannot take a fresh
+// burst of attempts from each of its addresses.
+func limitKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || a.Unmap().Is4() {
+		return addr
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }
