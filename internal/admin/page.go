@@ -44,6 +44,9 @@ type page struct {
 	ttl    time.Duration
 	limit  *limiter
 	origin *http.CrossOriginProtection
+	// out holds the sessions signed out here until they would have expired: the cookie is
+	// stateless, so without it a copy of a signed-out cookie would work on until its expiry.
+	out signedOut
 }
 
 func newPage(h *Handler, o Options) (*page, error) {
@@ -401,9 +404,11 @@ func (p *page) sessionForPost(w http.ResponseWriter, r *http.Request) (session, 
 }
 
 func (p *page) signout(w http.ResponseWriter, r *http.Request) {
-	if _, ok := p.sessionForPost(w, r); !ok {
+	s, ok := p.sessionForPost(w, r)
+	if !ok {
 		return
 	}
+	p.out.add(s.nonce, s.expires, p.h.now())
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, p.h.prefix+"admin/?done=signed-out", http.StatusSeeOther)
 }

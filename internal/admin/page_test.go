@@ -294,3 +294,26 @@ func TestLimiterKeysIPv6ByPrefix(t *testing.T) {
 		}
 	}
 }
+
+// Sign-out must end the session, not only ask the browser to forget it: a copy of the cookie
+// (another tab's request in flight, a shared machine's cookie jar exported) would otherwise change
+// the state until it expires.
+func TestPageSignOutEndsTheSession(t *testing.T) {
+	t.Parallel()
+	ps := newPageServer(t)
+	cookie, ft := ps.signIn(t)
+	if resp := ps.post(t, "signout", url.Values{"form_token": {ft}}, cookie, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out: got %d, want 303", resp.StatusCode)
+	}
+	if resp := ps.post(t, "change", url.Values{"on": {"on"}, "form_token": {ft}}, cookie, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a change with the signed-out cookie: got %d, want 401", resp.StatusCode)
+	}
+	if ps.tr.Current().On {
+		t.Error("the signed-out cookie turned maintenance on")
+	}
+	// Another sign-in works as before.
+	cookie2, ft2 := ps.signIn(t)
+	if resp := ps.post(t, "change", url.Values{"on": {"on"}, "form_token": {ft2}}, cookie2, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("a change after signing in again: got %d, want 303", resp.StatusCode)
+	}
+}

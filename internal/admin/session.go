@@ -71,7 +71,7 @@ func (p *page) session(r *http.Request) (session, bool) {
 			return session{}, false
 		}
 		s := session{name: name, expires: time.Unix(exp, 0), nonce: parts[2], key: t.sessionKey}
-		if !p.h.now().Before(s.expires) {
+		if !p.h.now().Before(s.expires) || p.out.has(s.nonce) {
 			return session{}, false
 		}
 		return s, true
@@ -172,4 +172,44 @@ func limitKey(addr string) string {
 		return addr
 	}
 	return p.String()
+}
+
+// signedOut is the set of sessions signed out on this instance, each kept until it would have
+// expired. It is bounded: past maxSignedOut the oldest are forgotten (only a signed-in admin can
+// add to it, one per sign-in).
+type signedOut struct {
+	mu    sync.Mutex
+	until map[string]time.Time // nonce → expiry
+}
+
+const maxSignedOut = 10000
+
+func (o *signedOut) add(nonce string, expires, now time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.until == nil {
+		o.until = map[string]time.Time{}
+	}
+	for n, t := range o.until {
+		if !now.Before(t) {
+			delete(o.until, n)
+		}
+	}
+	for len(o.until) >= maxSignedOut {
+		oldest, first := "", time.Time{}
+		for n, t := range o.until {
+			if oldest == "" || t.Before(first) {
+				oldest, first = n, t
+			}
+		}
+		delete(o.until, oldest)
+	}
+	o.until[nonce] = expires
+}
+
+func (o *signedOut) has(nonce string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, ok := o.until[nonce]
+	return ok
 }
