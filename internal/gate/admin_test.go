@@ -43,3 +43,23 @@ func TestAdminAPIThroughTheGate(t *testing.T) {
 		t.Errorf("upstream hits: got %d, want 2 (the admin API is never proxied)", n)
 	}
 }
+
+// The preview takes the admin token too: a wrong one there uses up the client's attempts as on the
+// admin API, so it is no place to guess tokens.
+func TestPreviewWrongTokensAreRateLimited(t *testing.T) {
+	t.Parallel()
+	up := newEcho(t)
+	const token = "0123456789abcdef-admin"
+	f := newFixture(t, map[string]string{"upstream": up.URL, "admin_token": token}, nil)
+	for i := range 5 {
+		if w := f.do("GET", "/_maintenance/preview", "", map[string]string{"Authorization": "Bearer wrong-guess"}); w.Code != 401 {
+			t.Fatalf("wrong token %d: got %d, want 401", i, w.Code)
+		}
+	}
+	if w := f.do("GET", "/_maintenance/preview", "", map[string]string{"Authorization": "Bearer " + token}); w.Code != 401 {
+		t.Errorf("the right token after 5 wrong ones from the same address: got %d, want 401", w.Code)
+	}
+	if w := f.do("GET", "/_maintenance/admin/state", "", map[string]string{"Authorization": "Bearer " + token}); w.Code != 429 {
+		t.Errorf("the admin API after 5 wrong preview tokens from the same address: got %d, want 429", w.Code)
+	}
+}
