@@ -535,7 +535,7 @@ func TestFastProxyPoolOutlivesDeadlines(t *testing.T) {
 			time.Sleep(400 * time.Millisecond) // both deadlines pass while the connection is idle
 		}
 	}
-	if n, dialled := f.fastPooled(), conns.Load(); n != 1 || dialled != 1 {
+	if n, dialled := f.waitPooled(), conns.Load(); n != 1 || dialled != 1 {
 		t.Errorf("%d pooled connections, %d dialled after two requests in a row; want the first one reused", n, dialled)
 	}
 }
