@@ -329,10 +329,11 @@ func (b *builder) close() {
 }
 
 // usesState reports whether serve answers through the gate, which follows the maintenance state:
-// in gate mode, and for the standalone page when a shared store or the admin API is configured (the
-// page then takes its message, end and reason from the state). Otherwise the bare Responder answers.
+// in gate mode, beside a proxy (forward_auth, error_pages), and for the standalone page when a shared
+// store, the admin API or webhooks are configured (the page then takes its message, end and reason
+// from the state). Otherwise the bare Responder answers.
 func usesState(c *config.Config) bool {
-	return c.Gate() || c.State != "memory" || len(c.AllAdminTokens()) > 0 || len(c.Webhooks) > 0 || len(c.Windows) > 0
+	return c.StateDecides() || c.State != "memory" || len(c.AllAdminTokens()) > 0 || len(c.Webhooks) > 0 || len(c.Windows) > 0
 }
 
 // startState opens the state store and runs its tracker until stop is called; both outlive reloads.

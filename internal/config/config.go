@@ -88,11 +88,20 @@ type Config struct {
 	BypassPaths                []string // path prefixes that always pass
 	RouteService               bool
 	RouteServiceHosts          []string // exact host names or *.domain
+
+	// Beside a proxy.
+	ForwardAuth bool // serve <prefix>forward-auth, the decision endpoint for a proxy's forward-auth
+	ErrorPages  bool // answer every path outside the prefix as an error-page backend (X-Code, X-Format)
 }
 
 // Gate reports whether serve runs as a gate in front of an application rather than as the
 // standalone maintenance page.
 func (c *Config) Gate() bool { return c.Upstream != nil || c.RouteService }
+
+// StateDecides reports whether maintenance follows the state (off until turned on) rather than
+// always being on: in gate mode, and beside a proxy that asks (forward_auth) or sends its errors
+// (error_pages). Otherwise serve is the standalone page, always in maintenance.
+func (c *Config) StateDecides() bool { return c.Gate() || c.ForwardAuth || c.ErrorPages }
 
 // Rule answers the requests it matches with its own status, format, body and headers.
 type Rule struct {

@@ -529,19 +529,30 @@ func validateGate(c *Config, ps *problems) {
 	if !c.RouteService && len(c.RouteServiceHosts) > 0 {
 		ps.add("", "route_service_hosts", "only used with route_service: true; set it or remove this list")
 	}
+	if c.ErrorPages && c.Gate() {
+		ps.add("", "error_pages", "answers every path itself, so it cannot be combined with upstream or route_service: run the error-page backend as an instance of its own")
+	}
+	if c.ForwardAuth && len(c.TrustedProxies) == 0 {
+		ps.add("", "trusted_proxies", "required with forward_auth: list the networks of the proxies that ask (such as 10.0.0.0/8), since the forwarded method, host and URI are believed only from them")
+	}
 	if !c.Gate() {
+		// The bypass serves the gate and the forward-auth endpoint; the upstream's TLS only the gate.
 		for _, s := range []struct {
-			key string
-			set bool
+			key         string
+			set, byAuth bool
 		}{
-			{"bypass_cidrs", len(c.BypassCIDRs) > 0},
-			{"bypass_secret", c.BypassSecret != ""},
-			{"bypass_cookie_domain", c.BypassCookieDomain != ""},
-			{"bypass_paths", len(c.BypassPaths) > 0},
-			{"upstream_ca_file", c.UpstreamCAFile != ""},
-			{"upstream_insecure_skip_verify", c.UpstreamInsecureSkipVerify},
+			{"bypass_cidrs", len(c.BypassCIDRs) > 0, true},
+			{"bypass_secret", c.BypassSecret != "", true},
+			{"bypass_cookie_domain", c.BypassCookieDomain != "", true},
+			{"bypass_paths", len(c.BypassPaths) > 0, true},
+			{"upstream_ca_file", c.UpstreamCAFile != "", false},
+			{"upstream_insecure_skip_verify", c.UpstreamInsecureSkipVerify, false},
 		} {
-			if s.set {
+			switch {
+			case !s.set || (s.byAuth && c.ForwardAuth):
+			case s.byAuth:
+				ps.add("", s.key, "only used in gate mode or with forward_auth: set upstream (or route_service: true, or forward_auth: true), or remove it")
+			default:
 				ps.add("", s.key, "only used in gate mode: set upstream (or route_service: true), or remove it")
 			}
 		}
@@ -550,8 +561,8 @@ func validateGate(c *Config, ps *problems) {
 		ps.add("", "upstream_insecure_skip_verify", "turns off the check that upstream_ca_file is for: keep upstream_ca_file and set this to false")
 	}
 	// The request log's summary reads X-Forwarded-For from trusted proxies too.
-	if !c.Gate() && len(c.TrustedProxies) > 0 && (c.LogFormat == "off" || c.LogRequests != "summary") {
-		ps.add("", "trusted_proxies", "only used in gate mode and by the request log's summary (log_requests: summary): set upstream, or remove it")
+	if !c.Gate() && !c.ForwardAuth && len(c.TrustedProxies) > 0 && (c.LogFormat == "off" || c.LogRequests != "summary") {
+		ps.add("", "trusted_proxies", "only used in gate mode and by the request log's summary (log_requests: summary), or with forward_auth: set upstream or forward_auth, or remove it")
 	}
 	if c.BypassCookieDomain != "" && c.BypassSecret == "" {
 		ps.add("", "bypass_cookie_domain", "the bypass cookie needs bypass_secret: set one (at least 16 random characters) or remove the domain")
@@ -565,10 +576,10 @@ func validateGate(c *Config, ps *problems) {
 			ps.add("", "windows", "%s has scope %q, which no rule has, so it would change nothing: %v", name, w.Scope, err)
 		}
 	}
-	if !c.Gate() {
+	if !c.Gate() && !c.ForwardAuth {
 		for _, r := range c.Rules {
 			if r.Action == ActionPass {
-				ps.add(r.Source, "rules", "rule %q has action: pass, but there is no application to pass to: set upstream (or route_service: true) to run as a gate, or use action: respond", r.Name)
+				ps.add(r.Source, "rules", "rule %q has action: pass, but there is no application to pass to: set upstream (or route_service: true) to run as a gate, or forward_auth: true to let the proxy pass it, or use action: respond", r.Name)
 			}
 		}
 	}

@@ -393,6 +393,14 @@ var options = []Option{
 			}
 			return nil
 		}},
+
+	// Beside a proxy.
+	{Key: "forward_auth", Env: "MAINTPAGE_FORWARD_AUTH", Flag: "forward-auth", Default: "false",
+		Help: "serve <reserved_prefix>forward-auth, the decision endpoint for Traefik ForwardAuth, Caddy forward_auth, nginx auth_request and Envoy ext_authz; maintenance then follows the state without an upstream",
+		set:  func(c *Config, v string) error { return setBool(&c.ForwardAuth, v) }},
+	{Key: "error_pages", Env: "MAINTPAGE_ERROR_PAGES", Flag: "error-pages", Default: "false",
+		Help: "be an error-page backend (ingress-nginx default backend): every path outside the reserved prefix answers the page for the status in X-Code, in the format of X-Format, never a 2xx",
+		set:  func(c *Config, v string) error { return setBool(&c.ErrorPages, v) }},
 }
 
 func optionByKey(key string) (*Option, bool) {

@@ -10,7 +10,7 @@ import (
 // else — the reserved prefix, proxied requests, anything a bypass might let through — is served by
 // ServeHTTP. The fast path hands requests with a bypass or route-service header to ServeHTTP itself.
 func (g *Gate) ServeFast(dst []byte, q *server.FastRequest) (server.FastResponse, bool) {
-	if strings.HasPrefix(q.Path, g.prefix) {
+	if g.errorPages || strings.HasPrefix(q.Path, g.prefix) {
 		return server.FastResponse{}, false
 	}
 	e := g.current(g.now())

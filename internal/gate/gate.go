@@ -51,11 +51,15 @@ type Gate struct {
 	standalone bool
 	endAtUntil bool
 
-	prefix      string
-	adminPath   string
-	bypassPath  string
-	previewPath string
-	admin       *admin.Handler // nil: closed
+	prefix          string
+	adminPath       string
+	bypassPath      string
+	previewPath     string
+	forwardAuthPath string
+	admin           *admin.Handler // nil: closed
+	fa              *forwardAuth   // nil unless forward_auth is on
+	errorPages      bool           // error_pages: every path outside the prefix is an error page
+	besideProxy     bool           // the state decides, but there is no upstream to pass to
 
 	cur atomic.Pointer[entry]
 	mu  sync.Mutex // serialises rebuilds
@@ -122,18 +126,21 @@ func New(o Options) (*Gate, error) {
 		return nil, errors.New("gate: no state tracker")
 	}
 	g := &Gate{
-		cfg:         cfg,
-		tr:          o.Tracker,
-		log:         o.Log,
-		now:         o.Now,
-		standalone:  !cfg.Gate(),
-		endAtUntil:  cfg.EndAtUntil,
-		prefix:      cfg.ReservedPrefix,
-		adminPath:   cfg.ReservedPrefix + "admin/",
-		bypassPath:  cfg.ReservedPrefix + "bypass",
-		previewPath: cfg.ReservedPrefix + "preview",
-		upstream:    cfg.Upstream,
-		ropts:       respond.Options{Config: cfg, Metrics: o.Metrics, Gatherer: o.Gatherer, Now: o.Now},
+		cfg:             cfg,
+		tr:              o.Tracker,
+		log:             o.Log,
+		now:             o.Now,
+		standalone:      !cfg.StateDecides(),
+		besideProxy:     !cfg.Gate(),
+		errorPages:      cfg.ErrorPages,
+		endAtUntil:      cfg.EndAtUntil,
+		prefix:          cfg.ReservedPrefix,
+		adminPath:       cfg.ReservedPrefix + "admin/",
+		bypassPath:      cfg.ReservedPrefix + "bypass",
+		previewPath:     cfg.ReservedPrefix + "preview",
+		forwardAuthPath: cfg.ReservedPrefix + "forward-auth",
+		upstream:        cfg.Upstream,
+		ropts:           respond.Options{Config: cfg, Metrics: o.Metrics, Gatherer: o.Gatherer, Now: o.Now},
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -187,11 +194,16 @@ func New(o Options) (*Gate, error) {
 	}
 	if !g.standalone {
 		g.bypass = newBypass(cfg)
+	}
+	if cfg.Gate() {
 		if cfg.RouteService {
 			g.rs = newRouteService(cfg.RouteServiceHosts)
 		}
 		g.proxy = newProxy(g, o.Transport, o.Metrics)
 		g.fast = newFastProxy(g, o.Pool)
+	}
+	if cfg.ForwardAuth {
+		g.fa = newForwardAuth(cfg, o.Metrics)
 	}
 	if m := o.Metrics; m != nil {
 		g.out = outcomes{
@@ -313,9 +325,9 @@ func (g *Gate) status(a state.Applied, active bool, next *state.Next, inWindow b
 	return st
 }
 
-// Decision is what the gate does with one request. ServeHTTP acts on it, and so may any other
-// front end of the gate (such as a forward-auth endpoint), so that every way in honours the same
-// rules, scopes and bypasses.
+// Decision is what the gate does with one request. ServeHTTP acts on it, and so does the
+// forward-auth endpoint for the request a proxy describes, so that every way in honours the same
+// state, schedule, rules, scopes and bypasses.
 type Decision struct {
 	// Rule is the index of the first configured rule the request matches; -1 for none.
 	Rule int
@@ -342,6 +354,12 @@ func (d *Decision) Respond() bool { return d.Maintenance && !d.Pass && d.Bypass 
 // Serve writes the maintenance response for the request d was made for.
 func (d *Decision) Serve(w http.ResponseWriter, r *http.Request) {
 	d.resp.MaintenanceRule(w, r, d.Rule)
+}
+
+// ServeFor writes the maintenance response for orig, the request d was made for, as the answer to
+// req, the request of the proxy that asked about it.
+func (d *Decision) ServeFor(w http.ResponseWriter, req, orig *http.Request) {
+	d.resp.MaintenanceRuleFor(w, req, orig, d.Rule)
 }
 
 // Decide works out what the gate does with r at now: the first matching rule, its scope, whether
@@ -397,10 +415,16 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveReserved(w, r)
 		return
 	}
+	if g.errorPages {
+		g.current(g.now()).resp.ErrorPages(w, r)
+		return
+	}
 	d := g.Decide(r, g.now())
 	counter := g.out.proxied
 	switch {
-	case d.Respond():
+	case d.Respond() || g.besideProxy:
+		// Beside a proxy (forward_auth without an upstream) there is nowhere to pass to: the proxy
+		// sends requests here only for the page, such as nginx's error_page after a deny.
 		d.Serve(w, r)
 		g.out.inc(g.out.maintenance)
 		return
@@ -451,6 +475,15 @@ func (g *Gate) serveReserved(w http.ResponseWriter, r *http.Request) {
 			g.preview(w, r)
 			return
 		}
+	case g.forwardAuthPath:
+		if g.fa != nil {
+			g.serveForwardAuth(w, r)
+			return
+		}
+	}
+	if g.fa != nil && strings.HasPrefix(r.URL.Path, g.forwardAuthPath+"/") {
+		g.serveForwardAuth(w, r)
+		return
 	}
 	g.current(g.now()).resp.ServeReserved(w, r)
 }

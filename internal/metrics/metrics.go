@@ -23,6 +23,8 @@ type Metrics struct {
 	WebhookRetries prometheus.Counter
 	// WebhookQueue is the number of deliveries waiting or being retried.
 	WebhookQueue prometheus.Gauge
+	// ForwardAuth counts the forward-auth endpoint's decisions: pass, deny or refused, and why.
+	ForwardAuth *prometheus.CounterVec
 
 	gate gateCollector
 }
@@ -68,6 +70,11 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name:      "webhook_queue",
 			Help:      "Webhook deliveries waiting or being retried.",
 		}),
+		ForwardAuth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "maintpage",
+			Name:      "forward_auth_decisions_total",
+			Help:      "Forward-auth decisions, by decision (pass, deny, refused) and reason (off, a bypass, reserved, maintenance, untrusted, bad_request).",
+		}, []string{"decision", "reason"}),
 		gate: gateCollector{
 			maintenance: prometheus.NewDesc("maintpage_maintenance",
 				"1 while maintenance applies (the standalone page: always), else 0.", nil, nil),
@@ -79,7 +86,7 @@ func New(reg prometheus.Registerer) *Metrics {
 				"When the state store last answered, in Unix seconds.", nil, nil),
 		},
 	}
-	reg.MustRegister(m.Responses, m.GateRequests, m.UpstreamErrors, m.WebhookDeliveries, m.WebhookRetries, m.WebhookQueue, &m.gate)
+	reg.MustRegister(m.Responses, m.GateRequests, m.UpstreamErrors, m.WebhookDeliveries, m.WebhookRetries, m.WebhookQueue, m.ForwardAuth, &m.gate)
 	return m
 }
 

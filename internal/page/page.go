@@ -53,6 +53,7 @@ type Data struct {
 	Until       time.Time // announced end; zero when none
 	Overdue     bool      // the announced end has passed
 	Unplanned   bool      // the application is down outside a planned window (gate fallback)
+	Error       bool      // an error page for a 4xx Status (the error-page backend), not maintenance
 	Next        time.Time // the next recurring window's start, shown while outside one; zero when none
 	Refresh     int       // seconds between reloads for readers without JavaScript; 0 for none
 	Logo        string    // URL of the logo (versioned by its content), or ""
@@ -252,6 +253,12 @@ func (p *Page) check() error {
 					if _, _, err := p.Render(f, d); err != nil {
 						errs = append(errs, err)
 					}
+				}
+				e := d
+				e.Status, e.Unplanned, e.Error, e.Refresh = 404, false, true, 0
+				e.Title, e.Message = e.T.ErrorTexts(404)
+				if _, _, err := p.Render(f, e); err != nil {
+					errs = append(errs, err)
 				}
 			}
 		}

@@ -14,6 +14,22 @@ type Strings struct {
 	AutoReturn   string // tells the reader the page comes back by itself
 	// NextMaintenance labels the next recurring window: "Next maintenance".
 	NextMaintenance string
+
+	// Error pages (the error-page backend's 4xx answers).
+	NotFound, NotFoundMsg   string // 404 and 410
+	Forbidden, ForbiddenMsg string // 401 and 403
+	Error, ErrorMsg         string // any other 4xx
+}
+
+// ErrorTexts are the title and message of the error page for a 4xx status.
+func (s Strings) ErrorTexts(status int) (title, message string) {
+	switch status {
+	case 404, 410:
+		return s.NotFound, s.NotFoundMsg
+	case 401, 403:
+		return s.Forbidden, s.ForbiddenMsg
+	}
+	return s.Error, s.ErrorMsg
 }
 
 // builtin holds the shipped languages, by primary subtag; "en" must be complete, and fills any
@@ -29,6 +45,12 @@ var builtin = map[string]Strings{
 		Contact:         "Contact us",
 		AutoReturn:      "This page will reload by itself when we are back.",
 		NextMaintenance: "Next maintenance",
+		NotFound:        "Page not found",
+		NotFoundMsg:     "There is nothing at this address. Check the link, or start again from the home page.",
+		Forbidden:       "Access denied",
+		ForbiddenMsg:    "You do not have permission to see this page.",
+		Error:           "This request could not be answered",
+		ErrorMsg:        "Something about the request was not right. Check the address, or try again later.",
 	},
 	"de": {
 		Title:           "Wartungsarbeiten",
@@ -40,6 +62,12 @@ var builtin = map[string]Strings{
 		Contact:         "Kontakt",
 		AutoReturn:      "Diese Seite lädt sich von selbst neu, sobald wir wieder da sind.",
 		NextMaintenance: "Nächste Wartung",
+		NotFound:        "Seite nicht gefunden",
+		NotFoundMsg:     "Unter dieser Adresse gibt es nichts. Prüfen Sie den Link oder beginnen Sie auf der Startseite neu.",
+		Forbidden:       "Kein Zugriff",
+		ForbiddenMsg:    "Sie haben keine Berechtigung, diese Seite zu sehen.",
+		Error:           "Anfrage nicht möglich",
+		ErrorMsg:        "Diese Anfrage konnte nicht beantwortet werden. Prüfen Sie die Adresse oder versuchen Sie es später erneut.",
 	},
 	"fr": {
 		Title:           "Maintenance en cours",
@@ -51,6 +79,12 @@ var builtin = map[string]Strings{
 		Contact:         "Nous contacter",
 		AutoReturn:      "Cette page se rechargera d’elle-même dès notre retour.",
 		NextMaintenance: "Prochaine maintenance",
+		NotFound:        "Page introuvable",
+		NotFoundMsg:     "Il n’y a rien à cette adresse. Vérifiez le lien ou repartez de la page d’accueil.",
+		Forbidden:       "Accès refusé",
+		ForbiddenMsg:    "Vous n’avez pas l’autorisation de voir cette page.",
+		Error:           "Requête impossible",
+		ErrorMsg:        "Cette requête n’a pas pu aboutir. Vérifiez l’adresse ou réessayez plus tard.",
 	},
 	"es": {
 		Title:           "En mantenimiento",
@@ -62,6 +96,12 @@ var builtin = map[string]Strings{
 		Contact:         "Contáctenos",
 		AutoReturn:      "Esta página se recargará sola cuando volvamos.",
 		NextMaintenance: "Próximo mantenimiento",
+		NotFound:        "Página no encontrada",
+		NotFoundMsg:     "No hay nada en esta dirección. Compruebe el enlace o vuelva a la página de inicio.",
+		Forbidden:       "Acceso denegado",
+		ForbiddenMsg:    "No tiene permiso para ver esta página.",
+		Error:           "No se pudo atender la solicitud",
+		ErrorMsg:        "Algo en la solicitud no era correcto. Compruebe la dirección o inténtelo más tarde.",
 	},
 	"ja": {
 		Title:           "メンテナンス中",
@@ -73,6 +113,12 @@ var builtin = map[string]Strings{
 		Contact:         "お問い合わせ",
 		AutoReturn:      "再開すると、このページは自動的に再読み込みされます。",
 		NextMaintenance: "次回のメンテナンス",
+		NotFound:        "ページが見つかりません",
+		NotFoundMsg:     "このアドレスには何もありません。リンクを確認するか、トップページからやり直してください。",
+		Forbidden:       "アクセスできません",
+		ForbiddenMsg:    "このページを表示する権限がありません。",
+		Error:           "リクエストを処理できませんでした",
+		ErrorMsg:        "リクエストに問題がありました。アドレスを確認するか、しばらくしてからもう一度お試しください。",
 	},
 }
 
@@ -94,6 +140,8 @@ func builtinStrings(tag string) Strings {
 		{&s.Title, en.Title}, {&s.Message, en.Message}, {&s.ExpectedBack, en.ExpectedBack},
 		{&s.Overdue, en.Overdue}, {&s.Unplanned, en.Unplanned}, {&s.UnplannedMsg, en.UnplannedMsg},
 		{&s.Contact, en.Contact}, {&s.AutoReturn, en.AutoReturn},
+		{&s.NotFound, en.NotFound}, {&s.NotFoundMsg, en.NotFoundMsg}, {&s.Forbidden, en.Forbidden},
+		{&s.ForbiddenMsg, en.ForbiddenMsg}, {&s.Error, en.Error}, {&s.ErrorMsg, en.ErrorMsg},
 	} {
 		if *f.dst == "" {
 			*f.dst = f.src

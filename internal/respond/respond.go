@@ -82,6 +82,7 @@ type Responder struct {
 	cors      cors
 	reserved  http.Handler
 	maxBody   int64
+	errors    *errorPages
 }
 
 // variant is one ready response: its headers and body.
@@ -165,7 +166,8 @@ func New(o Options) (*Responder, error) {
 		st.Message = p.Data(0).Message
 	}
 	r.retry = newRetryAfter(cfg.RetryAfter, cfg.RetryAfterOverdue, st.Until)
-	b := builder{r: r, page: p, status: st, metrics: o.Metrics}
+	b := &builder{r: r, page: p, status: st, metrics: o.Metrics}
+	r.errors = &errorPages{b: b, planned: o.Status != nil && st.Maintenance}
 	if o.Status != nil && o.Status.Message != cfg.Message {
 		// A message set at run time replaces every language's; the configured ones are already
 		// in the page's data, per language.
@@ -203,7 +205,7 @@ func New(o Options) (*Responder, error) {
 // everything else.
 func (r *Responder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if strings.HasPrefix(req.URL.Path, r.prefix) {
-		r.reserved.ServeHTTP(w, req)
+		r.ServeReserved(w, req)
 		return
 	}
 	r.Maintenance(w, req)
@@ -214,6 +216,12 @@ func (r *Responder) IsReserved(path string) bool { return strings.HasPrefix(path
 
 // ServeReserved answers a request under the reserved prefix.
 func (r *Responder) ServeReserved(w http.ResponseWriter, req *http.Request) {
+	if code, ok := strings.CutPrefix(req.URL.Path, r.prefix+"error/"); ok {
+		if status, ok := errorStatus(code); ok {
+			r.ErrorPage(w, req, status, req.Header.Get("Accept"))
+			return
+		}
+	}
 	r.reserved.ServeHTTP(w, req)
 }
 
@@ -223,13 +231,20 @@ func (r *Responder) Maintenance(w http.ResponseWriter, req *http.Request) {
 	if r.rules.Len() > 0 {
 		i = r.rules.Match(req.Method, req.URL.Path, req.Host)
 	}
-	r.serve(w, req, r.byIndex(i))
+	r.serve(w, req, req, r.byIndex(i), req.Header.Get("Accept"))
 }
 
 // MaintenanceRule answers as Maintenance does for a request whose first matching rule the caller
 // already knows: i indexes the configured rules, -1 for none. The gate matches once per request.
 func (r *Responder) MaintenanceRule(w http.ResponseWriter, req *http.Request, i int) {
-	r.serve(w, req, r.byIndex(i))
+	r.serve(w, req, req, r.byIndex(i), req.Header.Get("Accept"))
+}
+
+// MaintenanceRuleFor answers req with the maintenance response of rule i for orig, the request a
+// proxy asked about: the negotiation and a rule body that shows the request see orig; the exchange
+// itself (HEAD, the request body) is req's.
+func (r *Responder) MaintenanceRuleFor(w http.ResponseWriter, req, orig *http.Request, i int) {
+	r.serve(w, req, orig, r.byIndex(i), orig.Header.Get("Accept"))
 }
 
 // byIndex is the response of rule i, or the default one for no rule and for pass rules.
@@ -243,18 +258,20 @@ func (r *Responder) byIndex(i int) *response {
 // Unplanned answers with the maintenance response marked as unplanned: the gate's answer when the
 // application is down outside a window.
 func (r *Responder) Unplanned(w http.ResponseWriter, req *http.Request) {
-	r.serve(w, req, r.unplanned)
+	r.serve(w, req, req, r.unplanned, req.Header.Get("Accept"))
 }
 
-func (r *Responder) serve(w http.ResponseWriter, req *http.Request, resp *response) {
+// serve writes resp for req; orig is the request it is about (req itself, or the one a proxy
+// described), accept the media types to choose the format from.
+func (r *Responder) serve(w http.ResponseWriter, req, orig *http.Request, resp *response, accept string) {
 	h := w.Header()
 	if r.cors.enabled() {
-		if r.cors.preflight(w, req) {
+		if r.cors.preflight(w, orig) {
 			return
 		}
-		r.cors.annotate(h, req)
+		r.cors.annotate(h, orig)
 	}
-	c := r.choose(resp, req.Header.Get("Accept"), req.Header.Get("Accept-Language"))
+	c := r.choose(resp, accept, orig.Header.Get("Accept-Language"))
 	reqlog.MarkMaintenance(w, c.format.String())
 	if c.retry != nil {
 		h["Retry-After"] = c.retry
@@ -262,7 +279,7 @@ func (r *Responder) serve(w http.ResponseWriter, req *http.Request, resp *respon
 	v := c.fixed
 	if v == nil {
 		var err error
-		if v, err = resp.render(req, c.lang, c.overdue == 1); err != nil {
+		if v, err = resp.render(orig, c.lang, c.overdue == 1); err != nil {
 			// Rules were test-rendered in New; reaching here means a template failed on real data.
 			h["Cache-Control"] = noStore
 			h["X-Content-Type-Options"] = nosniff
