@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command, for a fresh machine and for CI: installs what the tests need
-# (Redis and Sentinel, Chromium, h2spec, the test Kubernetes control plane, and for the benchmark
-# smoke run nginx, wrk, Flask and gunicorn) when missing, checks formatting and vet, runs every test
-# with the race detector, then a short benchmark smoke run.
+# (Redis and Sentinel, Chromium, h2spec, the test Kubernetes control plane, nginx, Caddy and HAProxy
+# for the examples, and for the benchmark smoke run wrk, Flask and gunicorn) when missing, checks
+# formatting and vet, runs every test with the race detector, then a short benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -12,6 +12,9 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+# The example proxies the tests start for real (examples/proxies_test.go).
+command -v caddy >/dev/null || missing+=(caddy)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v caddy >/dev/null || missing+=(caddy)

@@ -84,6 +84,7 @@ on and off without re-routing; "maintpage cf" moves Cloud Foundry routes to it a
 	root.AddCommand(
 		newServeCmd(e),
 		newCheckCmd(e),
+		newHealthCmd(e),
 		newVersionCmd(e),
 		newCFCmd(e),
 		newPreviewCmd(e),

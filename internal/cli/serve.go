@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os/signal"
 	"strings"
@@ -463,4 +464,54 @@ the configuration is valid and 2 when it is not.`,
 		return nil
 	}
 	return cmd
+}
+
+func newHealthCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "health",
+		Short: "Check that a running maintpage answers its health path (for container probes)",
+		Long: `health loads the configuration as serve would (file, environment, flags), asks the instance on
+this machine for <reserved_prefix>health on its port, and exits 0 when it answers 200, 1 otherwise.
+It needs no shell and no curl in the image: HEALTHCHECK CMD ["/maintpage", "health"].`,
+		Args: cobra.NoArgs,
+	}
+	load := configFlags(e, cmd.Flags())
+	timeout := cmd.Flags().Duration("timeout", 3*time.Second, "how long to wait for the answer")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := load()
+		if err != nil {
+			return usageErr(err)
+		}
+		url := "http://" + localAddr(cfg.Addr()) + cfg.ReservedPrefix + "health"
+		ctx, cancel := context.WithTimeout(cmd.Context(), *timeout)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return usageErr(err)
+		}
+		resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil}}).Do(req)
+		if err != nil {
+			return withCode(ExitFailure, fmt.Errorf("health: %w (is maintpage serve running on this address?)", err))
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return withCode(ExitFailure, fmt.Errorf("health: %s answered %s, want 200", url, resp.Status))
+		}
+		fmt.Fprintf(e.stdout, "ok: %s\n", url)
+		return nil
+	}
+	return cmd
+}
+
+// localAddr turns a listen address into one to dial on this machine: an unspecified host (":8080",
+// "0.0.0.0:8080", "[::]:8080") becomes the loopback address.
+func localAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
