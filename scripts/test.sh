@@ -15,6 +15,8 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 # The example proxies the tests start for real (examples/proxies_test.go).
 command -v caddy >/dev/null || missing+=(caddy)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+# The daemonless builder that builds the container image (deploy/image_test.go).
+command -v buildah >/dev/null || missing+=(buildah)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v caddy >/dev/null || missing+=(caddy)
@@ -31,6 +33,9 @@ fi
 # newer version of it.
 export PATH="$PATH:$(go env GOPATH)/bin"
 command -v h2spec >/dev/null || go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+# kustomize and helm for the deploy tests (deploy/manifests_test.go), at the versions pinned there.
+command -v kustomize >/dev/null || go install sigs.k8s.io/kustomize/kustomize/v5@v5.4.3
+command -v helm >/dev/null || go install helm.sh/helm/v3/cmd/helm@v3.16.4
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
