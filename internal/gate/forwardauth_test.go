@@ -315,3 +315,47 @@ func TestBesideAProxyEveryOtherPathIsThePage(t *testing.T) {
 		t.Errorf("GET /cart: %d %q, want the page with the state's message", w.Code, w.Body.String())
 	}
 }
+
+// TestForwardAuthHonoursPassRulesAndScopes: read-only mode (a pass rule) and maintenance of one
+// scope reach the forward-auth endpoint through the gate's own Decide, with no second
+// implementation.
+func TestForwardAuthHonoursPassRulesAndScopes(t *testing.T) {
+	t.Parallel()
+	f := newFixtureYAML(t, `
+forward_auth: true
+trusted_proxies: [10.0.0.0/8]
+rules:
+  - name: api
+    match: {path_prefix: /api/}
+    scope: api
+  - name: reads
+    match: {methods: [GET, HEAD]}
+    action: pass
+`, nil, nil)
+	ask := func(method, uri string) int {
+		w := httptest.NewRecorder()
+		f.g.ServeHTTP(w, traefikAsks(original{method, "shop.example", uri, "198.51.100.7", map[string]string{"Accept": "application/problem+json"}}))
+		return w.Code
+	}
+	// The whole site on: reads pass (the rule), writes get the page.
+	f.set(t, state.State{On: true})
+	if got := ask("GET", "/cart"); got != 200 {
+		t.Errorf("site on, GET /cart: %d, want 200 (action: pass)", got)
+	}
+	if got := ask("POST", "/cart"); got != 503 {
+		t.Errorf("site on, POST /cart: %d, want 503", got)
+	}
+	// Only the api scope on: the API gets the page, whatever the method, the rest passes.
+	f.set(t, state.State{Scopes: map[string]state.Scope{"api": {On: true, Message: "API upgrade"}}})
+	w := httptest.NewRecorder()
+	f.g.ServeHTTP(w, traefikAsks(original{"GET", "shop.example", "/api/orders", "198.51.100.7", map[string]string{"Accept": "application/problem+json"}}))
+	if w.Code != 503 || !strings.Contains(w.Body.String(), "API upgrade") {
+		t.Errorf("scope api on, GET /api/orders: %d %q, want the scope's 503", w.Code, w.Body.String())
+	}
+	if got := ask("POST", "/cart"); got != 200 {
+		t.Errorf("scope api on, POST /cart: %d, want 200", got)
+	}
+	if got := testutil.ToFloat64(f.m.ForwardAuth.WithLabelValues("pass", "rule")); got != 1 {
+		t.Errorf("pass/rule counted %v, want 1", got)
+	}
+}
