@@ -344,11 +344,17 @@ http {
 		t.Fatal(err)
 	}
 	p := run(t, nil, nginx, "-p", dir, "-e", "stderr", "-c", filepath.Join(dir, "nginx.conf"))
+	checkThrough(t, p, port, mp, appSrv, 503)
+}
+
+// checkThrough waits for the proxy p on port, then runs checkShape through it.
+func checkThrough(t *testing.T, p *process, port, maintpage string, appSrv *httptest.Server, downStatus int) {
+	t.Helper()
 	base := "http://127.0.0.1:" + port
 	waitFor(t, base+"/_maintenance/health", p)
-	checkShape(t, base, mp, appSrv, 503)
+	checkShape(t, base, maintpage, appSrv, downStatus)
 	if t.Failed() {
-		t.Logf("nginx:\n%s", p.output())
+		t.Logf("%s:\n%s", filepath.Base(p.cmd.Path), p.output())
 	}
 }
 
@@ -371,12 +377,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 	}
 	p := run(t, []string{"HOME=" + dir, "XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir},
 		caddy, "run", "--config", file, "--adapter", "caddyfile")
-	base := "http://127.0.0.1:" + port
-	waitFor(t, base+"/_maintenance/health", p)
-	checkShape(t, base, mp, appSrv, 502)
-	if t.Failed() {
-		t.Logf("caddy:\n%s", p.output())
-	}
+	checkThrough(t, p, port, mp, appSrv, 502)
 }
 
 func TestHAProxyGate(t *testing.T) {
@@ -394,12 +395,7 @@ func TestHAProxyGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := run(t, nil, haproxy, "-db", "-f", file)
-	base := "http://127.0.0.1:" + port
-	waitFor(t, base+"/_maintenance/health", p)
-	checkShape(t, base, mp, appSrv, 503)
-	if t.Failed() {
-		t.Logf("haproxy:\n%s", p.output())
-	}
+	checkThrough(t, p, port, mp, appSrv, 503)
 }
 
 // TestTraefikExampleSpeaksTheProtocol checks examples/traefik against a running maintpage: Traefik

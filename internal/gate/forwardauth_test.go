@@ -40,12 +40,12 @@ type original struct {
 // asked is how each proxy asks maintpage about an original request.
 type asker func(o original) *http.Request
 
-// traefikAsks follows Traefik's ForwardAuth (pkg/middlewares/auth/forward.go, writeHeader): a GET
-// to the configured address with every header of the original request copied, X-Forwarded-For
-// set to the client's address, and X-Forwarded-Method, -Proto, -Host and -Uri set from the original.
-func traefikAsks(o original) *http.Request {
-	r := httptest.NewRequest(http.MethodGet, "http://maintpage:8080/_maintenance/forward-auth", nil)
+// forwarded is the asking request: method and target, Host host, every header of the original,
+// and the five X-Forwarded-* headers describing it.
+func forwarded(method, target, host string, o original) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
 	r.RemoteAddr = proxyPeer
+	r.Host = host
 	for k, v := range o.header {
 		r.Header.Set(k, v)
 	}
@@ -55,6 +55,14 @@ func traefikAsks(o original) *http.Request {
 	r.Header.Set("X-Forwarded-Host", o.host)
 	r.Header.Set("X-Forwarded-Uri", o.uri)
 	return r
+}
+
+// traefikAsks follows Traefik's ForwardAuth (pkg/middlewares/auth/forward.go, writeHeader): a GET
+// to the configured address (its own Host) with every header of the original request copied,
+// X-Forwarded-For set to the client's address, and X-Forwarded-Method, -Proto, -Host and -Uri set
+// from the original.
+func traefikAsks(o original) *http.Request {
+	return forwarded(http.MethodGet, "http://maintpage:8080/_maintenance/forward-auth", "maintpage:8080", o)
 }
 
 // caddyAsks follows Caddy's forward_auth (modules/caddyhttp/reverseproxy/forwardauth/
@@ -62,36 +70,14 @@ func traefikAsks(o original) *http.Request {
 // one, the original Host kept, X-Forwarded-Method and -Uri set, and reverse_proxy's own
 // X-Forwarded-For, -Proto and -Host.
 func caddyAsks(o original) *http.Request {
-	r := httptest.NewRequest(http.MethodGet, "/_maintenance/forward-auth", nil)
-	r.RemoteAddr = proxyPeer
-	r.Host = o.host
-	for k, v := range o.header {
-		r.Header.Set(k, v)
-	}
-	r.Header.Set("X-Forwarded-For", o.client)
-	r.Header.Set("X-Forwarded-Proto", "https")
-	r.Header.Set("X-Forwarded-Host", o.host)
-	r.Header.Set("X-Forwarded-Method", o.method)
-	r.Header.Set("X-Forwarded-Uri", o.uri)
-	return r
+	return forwarded(http.MethodGet, "/_maintenance/forward-auth", o.host, o)
 }
 
-// nginxAsks follows examples/nginx/nginx.conf: auth_request to an internal location that proxies to
-// forward-auth?deny=401 with the original headers and the five X-Forwarded-* set by
-// proxy_set_header, and no body.
+// nginxAsks follows examples/nginx/maintpage.conf: auth_request to an internal location that
+// proxies to forward-auth?deny=401 with the original method and headers, Host, and the five
+// X-Forwarded-* set by proxy_set_header, and no body.
 func nginxAsks(o original) *http.Request {
-	r := httptest.NewRequest(o.method, "/_maintenance/forward-auth?deny=401", nil)
-	r.RemoteAddr = proxyPeer
-	r.Host = o.host
-	for k, v := range o.header {
-		r.Header.Set(k, v)
-	}
-	r.Header.Set("X-Forwarded-For", o.client)
-	r.Header.Set("X-Forwarded-Method", o.method)
-	r.Header.Set("X-Forwarded-Proto", "https")
-	r.Header.Set("X-Forwarded-Host", o.host)
-	r.Header.Set("X-Forwarded-Uri", o.uri)
-	return r
+	return forwarded(o.method, "/_maintenance/forward-auth?deny=401", o.host, o)
 }
 
 // envoyAsks follows Envoy's ext_authz HTTP service (api/envoy/extensions/filters/http/ext_authz/v3/
