@@ -272,6 +272,7 @@ func TestImageBinaryIsStaticAndRunsWithoutRoot(t *testing.T) {
 // daemonless builder from Debian) and checks the image's configuration and its files. The build
 // stage cannot run here, since its golang base image is on a registry this machine cannot reach:
 // it is replaced by the binary that TestImageBinaryIsStaticAndRunsWithoutRoot's build produces.
+// It is built in the Docker format, as docker build makes it: the OCI format has no HEALTHCHECK.
 func TestImageBuildsWithBuildah(t *testing.T) {
 	t.Parallel()
 	buildah, err := exec.LookPath("buildah")
@@ -320,7 +321,7 @@ func TestImageBuildsWithBuildah(t *testing.T) {
 		}
 		return string(out)
 	}
-	bah("bud", "--isolation", "chroot", "--build-arg", "VERSION=test", "-t", "localhost/maintpage:test", ctx)
+	bah("bud", "--format", "docker", "--isolation", "chroot", "--build-arg", "VERSION=test", "-t", "localhost/maintpage:test", ctx)
 	var cfg struct {
 		OCIv1 struct {
 			Config struct {
