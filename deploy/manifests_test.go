@@ -218,9 +218,10 @@ func isExec(p string) bool {
 	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
-func output(t *testing.T, name string, args ...string) []byte {
+func output(t *testing.T, env []string, name string, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -259,7 +260,7 @@ func TestKustomizeBuilds(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, dir := range map[string]string{"base": base, "with redis": withRedis} {
-		objs := decodeAll(t, "kustomize build ("+name+")", output(t, kustomize, "build", dir))
+		objs := decodeAll(t, "kustomize build ("+name+")", output(t, nil, kustomize, "build", dir))
 		checkWorkload(t, objs)
 		checkConfig(t, "kustomize build ("+name+")", configMapConfig(t, objs))
 		var state string
@@ -297,14 +298,10 @@ const (
 func TestHelmChart(t *testing.T) {
 	t.Parallel()
 	helm := tool(t, "helm", "go install helm.sh/helm/v3/cmd/helm@"+helmVersion)
+	// Helm's own directories in the test's, so that nothing of the user's is read or written.
 	home := t.TempDir()
-	env := func(args ...string) []string {
-		return append([]string{"--repository-cache", filepath.Join(home, "cache"), "--repository-config", filepath.Join(home, "repositories.yaml")}, args...)
-	}
-	t.Setenv("HELM_CONFIG_HOME", home)
-	t.Setenv("HELM_CACHE_HOME", home)
-	t.Setenv("HELM_DATA_HOME", home)
-	output(t, helm, env("lint", "--strict", "helm/maintpage")...)
+	henv := []string{"HELM_CONFIG_HOME=" + home, "HELM_CACHE_HOME=" + home, "HELM_DATA_HOME=" + home}
+	output(t, henv, helm, "lint", "--strict", "helm/maintpage")
 	modes := []struct {
 		name string
 		set  []string
@@ -316,11 +313,11 @@ func TestHelmChart(t *testing.T) {
 		{"error-pages", []string{"mode=error-pages", "gatewayAPI.enabled=true", "gatewayAPI.parentRef.name=web"}, map[string]bool{"error_pages": true}},
 	}
 	for _, m := range modes {
-		args := env("template", "shop", "helm/maintpage", "--namespace", "shop")
+		args := []string{"template", "shop", "helm/maintpage", "--namespace", "shop"}
 		for _, s := range m.set {
 			args = append(args, "--set", s)
 		}
-		objs := decodeAll(t, "helm template ("+m.name+")", output(t, helm, args...))
+		objs := decodeAll(t, "helm template ("+m.name+")", output(t, henv, helm, args...))
 		checkWorkload(t, objs)
 		cfg := checkConfig(t, "helm template ("+m.name+")", configMapConfig(t, objs))
 		if cfg == nil {
@@ -332,11 +329,13 @@ func TestHelmChart(t *testing.T) {
 	}
 	// A mode that does not exist, and gate mode without an upstream, fail at render time.
 	for _, bad := range [][]string{{"mode=proxy"}, {"mode=gate"}} {
-		args := env("template", "shop", "helm/maintpage")
+		args := []string{"template", "shop", "helm/maintpage"}
 		for _, s := range bad {
 			args = append(args, "--set", s)
 		}
-		if out, err := exec.Command(helm, args...).CombinedOutput(); err == nil {
+		cmd := exec.Command(helm, args...)
+		cmd.Env = append(os.Environ(), henv...)
+		if out, err := cmd.CombinedOutput(); err == nil {
 			t.Errorf("helm template --set %v succeeded:\n%s", bad, out)
 		}
 	}
