@@ -6,8 +6,16 @@ package examples
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -190,11 +198,59 @@ func example(t *testing.T, name string, replace ...string) string {
 	return s
 }
 
-var client = &http.Client{
-	Timeout: 10 * time.Second,
-	// The bypass link answers with a redirect; the test reads it rather than following it.
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+// tlsFiles writes the test's certificate for 127.0.0.1 into dir: cert.pem, key.pem, and both in
+// one file for HAProxy. The proxies terminate TLS as they would in production, so that the gate
+// knows the client used https (the secret link's cookie is Secure).
+func tlsFiles(t *testing.T, dir string) (cert, key, both string) {
+	t.Helper()
+	cert, key, both = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "both.pem")
+	for name, b := range map[string][]byte{cert: testCert.cert, key: testCert.key, both: append(append([]byte{}, testCert.cert...), testCert.key...)} {
+		if err := os.WriteFile(name, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cert, key, both
 }
+
+// testCert is a self-signed certificate for 127.0.0.1, made once for the package.
+var testCert = func() (c struct{ cert, key []byte }) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		panic(err)
+	}
+	k, err := x509.MarshalECPrivateKey(priv)
+	if err != nil {
+		panic(err)
+	}
+	c.cert = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	c.key = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: k})
+	return c
+}()
+
+var client = func() *http.Client {
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(testCert.cert)
+	return &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}},
+		// The bypass link answers with a redirect; the test reads it rather than following it.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}()
 
 type answer struct {
 	status int
@@ -317,10 +373,13 @@ func TestNginxForwardAuth(t *testing.T) {
 	mp := startMaintpage(t, "nginx/maintpage.yaml")
 	port := freePort(t)
 	dir := t.TempDir()
+	cert, key, _ := tlsFiles(t, dir)
 	site := example(t, "nginx/maintpage.conf",
 		"127.0.0.1:3000", strings.TrimPrefix(appSrv.URL, "http://"),
 		"127.0.0.1:8080", mp,
-		"listen 80;", "listen 127.0.0.1:"+port+";")
+		"listen 443 ssl;", "listen 127.0.0.1:"+port+" ssl;",
+		"/etc/ssl/certs/shop.example.com.pem", cert,
+		"/etc/ssl/private/shop.example.com.key", key)
 	if err := os.WriteFile(filepath.Join(dir, "site.conf"), []byte(site), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +409,7 @@ http {
 // checkThrough waits for the proxy p on port, then runs checkShape through it.
 func checkThrough(t *testing.T, p *process, port, maintpage string, appSrv *httptest.Server, downStatus int) {
 	t.Helper()
-	base := "http://127.0.0.1:" + port
+	base := "https://127.0.0.1:" + port
 	waitFor(t, base+"/_maintenance/health", p)
 	checkShape(t, base, maintpage, appSrv, downStatus)
 	if t.Failed() {
@@ -365,12 +424,14 @@ func TestCaddyForwardAuth(t *testing.T) {
 	mp := startMaintpage(t, "caddy/maintpage.yaml")
 	port := freePort(t)
 	dir := t.TempDir()
+	cert, key, _ := tlsFiles(t, dir)
 	site := example(t, "caddy/Caddyfile",
 		"127.0.0.1:3000", strings.TrimPrefix(appSrv.URL, "http://"),
 		"127.0.0.1:8080", mp,
-		":80 {", "http://127.0.0.1:"+port+" {")
-	// Global options for a test: no admin endpoint (its fixed port would clash between runs).
-	conf := "{\n\tadmin off\n}\n\n" + site
+		"shop.example.com {", "https://127.0.0.1:"+port+" {\n\ttls "+cert+" "+key)
+	// Global options for a test: no admin endpoint and no http→https redirect listener (their
+	// fixed ports would clash between runs), and the test's certificate instead of ACME.
+	conf := "{\n\tadmin off\n\tauto_https disable_redirects\n}\n\n" + site
 	file := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -387,9 +448,10 @@ func TestHAProxyGate(t *testing.T) {
 	mp := startMaintpage(t, "haproxy/maintpage.yaml", "MAINTPAGE_UPSTREAM="+appSrv.URL)
 	port := freePort(t)
 	dir := t.TempDir()
+	_, _, both := tlsFiles(t, dir)
 	conf := example(t, "haproxy/haproxy.cfg",
 		"127.0.0.1:8080", mp,
-		"bind :80", "bind 127.0.0.1:"+port)
+		"bind :443 ssl crt /etc/haproxy/certs/shop.example.com.pem", "bind 127.0.0.1:"+port+" ssl crt "+both)
 	file := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
