@@ -254,8 +254,14 @@ func TestKustomizeBuilds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An overlay as a user would write one: the base and the Redis component (kustomize wants them
+	// relative to the overlay).
 	withRedis := t.TempDir()
-	k := fmt.Sprintf("resources: [%s]\ncomponents: [%s]\n", base, filepath.Join(base, "redis"))
+	rel, err := filepath.Rel(withRedis, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := fmt.Sprintf("resources: [%s]\ncomponents: [%s]\n", rel, filepath.Join(rel, "redis"))
 	if err := os.WriteFile(filepath.Join(withRedis, "kustomization.yaml"), []byte(k), 0o644); err != nil {
 		t.Fatal(err)
 	}
