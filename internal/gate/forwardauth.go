@@ -23,10 +23,10 @@ import (
 // Host and appends the original path to path_prefix (api/envoy/extensions/filters/http/ext_authz/
 // v3/ext_authz.proto), which is why <prefix>forward-auth/<original path> is read as that path.
 const (
-	xForwardedMethod = "X-Forwarded-Method"
-	xForwardedURI    = "X-Forwarded-Uri"
-	xForwardedHost   = "X-Forwarded-Host"
-	xForwardedProto  = "X-Forwarded-Proto"
+	hdrForwardedMethod = "X-Forwarded-Method"
+	hdrForwardedURI    = "X-Forwarded-Uri"
+	hdrForwardedHost   = "X-Forwarded-Host"
+	hdrForwardedProto  = "X-Forwarded-Proto"
 )
 
 // forwardAuth answers <prefix>forward-auth: a proxy describes a request, and gets 200 with no body
@@ -88,14 +88,14 @@ func (g *Gate) original(r *http.Request) (orig *http.Request, deny int, err erro
 		}
 		u.RawQuery = r.URL.RawQuery
 	} else {
-		raw := h.Get(xForwardedURI)
+		raw := h.Get(hdrForwardedURI)
 		if raw == "" {
 			return nil, 0, errNoURI
 		}
 		if u, err = url.ParseRequestURI(raw); err != nil || u.Path == "" || u.Path[0] != '/' || u.Host != "" || u.Scheme != "" {
 			return nil, 0, errBadURI
 		}
-		if m := h.Get(xForwardedMethod); m != "" {
+		if m := h.Get(hdrForwardedMethod); m != "" {
 			if !httpguts.ValidHeaderFieldName(m) {
 				return nil, 0, errBadMethod
 			}
@@ -108,10 +108,10 @@ func (g *Gate) original(r *http.Request) (orig *http.Request, deny int, err erro
 			deny = http.StatusForbidden
 		}
 	}
-	if host := firstValue(h.Get(xForwardedHost)); host != "" {
+	if host := firstValue(h.Get(hdrForwardedHost)); host != "" {
 		o.Host = host
 	}
-	if proto := strings.ToLower(firstValue(h.Get(xForwardedProto))); proto == "http" || proto == "https" {
+	if proto := strings.ToLower(firstValue(h.Get(hdrForwardedProto))); proto == "http" || proto == "https" {
 		u.Scheme = proto
 	}
 	o.URL = u
