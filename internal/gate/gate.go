@@ -387,6 +387,31 @@ func (g *Gate) Decide(r *http.Request, now time.Time) Decision {
 	return d
 }
 
+// routed is r as the user sent it, for deciding: in route-service mode the Cloud Foundry router
+// sends the request to the route service's own URL and host, and the user's URL only in
+// X-CF-Forwarded-Url (gorouter, proxy/round_tripper/proxy_round_tripper.go: request.Host =
+// reqInfo.RouteServiceURL.Host; *request.URL = *reqInfo.RouteServiceURL). Matching rules and path
+// bypasses on the route service's URL would put every request in the same scope. A forwarded URL
+// that does not parse leaves r as it is: it is refused later if the request is passed on.
+func (g *Gate) routed(r *http.Request) *http.Request {
+	if g.rs == nil {
+		return r
+	}
+	fu := r.Header.Get(cfForwardedURL)
+	if fu == "" {
+		return r
+	}
+	u, err := url.Parse(fu)
+	if err != nil || u.Host == "" {
+		return r
+	}
+	r2 := r.WithContext(r.Context()) // a shallow copy; its URL is replaced, not changed
+	ru := *r.URL
+	ru.Path, ru.RawPath, ru.RawQuery = u.Path, u.RawPath, u.RawQuery
+	r2.URL, r2.Host = &ru, u.Host
+	return r2
+}
+
 // bypassHeader is set on every response that passed through because of a bypass.
 const bypassHeader = "Maintpage-Bypass"
 
@@ -419,7 +444,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.current(g.now()).resp.ErrorPages(w, r)
 		return
 	}
-	d := g.Decide(r, g.now())
+	d := g.Decide(g.routed(r), g.now())
 	counter := g.out.proxied
 	switch {
 	case d.Respond() || g.besideProxy:

@@ -175,3 +175,59 @@ func TestFastPathAgreesWithServeHTTP(t *testing.T) {
 		}
 	}
 }
+
+// In route-service mode the Cloud Foundry router sends the request to the route service's own URL
+// and host, and the user's URL only in X-CF-Forwarded-Url (gorouter,
+// proxy/round_tripper/proxy_round_tripper.go: request.Host = reqInfo.RouteServiceURL.Host;
+// *request.URL = *reqInfo.RouteServiceURL). Rules, scopes and path bypasses must match the user's
+// URL, or a scope switched on for /checkout never matches and its requests reach the app.
+func TestRouteServiceRulesMatchTheForwardedURL(t *testing.T) {
+	t.Parallel()
+	up := newEcho(t)
+	f := newFixtureYAML(t, scopesYAML+`  - name: health
+    match: {path_prefix: /status}
+    action: pass
+`, map[string]string{
+		"route_service":       "true",
+		"route_service_hosts": "my-app.apps.example.com",
+	}, toAddr(strings.TrimPrefix(up.URL, "http://")))
+	get := func(method, forwarded string) int {
+		t.Helper()
+		return f.do(method, "/", "", map[string]string{
+			"Host":                 "maintpage-rs.apps.example.com",
+			"X-Cf-Forwarded-Url":   "http://my-app.apps.example.com" + forwarded,
+			"X-Cf-Proxy-Signature": "sig",
+		}).Code
+	}
+	if _, err := f.tr.Update(context.Background(), func(s state.State) (state.State, error) {
+		return s.WithScope("checkout", state.Scope{On: true}), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		method, forwarded string
+		want              int
+	}{
+		{"GET", "/checkout/pay", 503},
+		{"GET", "/catalogue", 200},
+		{"POST", "/api/orders", 200},
+	} {
+		if got := get(tt.method, tt.forwarded); got != tt.want {
+			t.Errorf("scope checkout on, %s %s through the router: got %d, want %d", tt.method, tt.forwarded, got, tt.want)
+		}
+	}
+	f.set(t, state.State{On: true})
+	for _, tt := range []struct {
+		method, forwarded string
+		want              int
+	}{
+		{"GET", "/status", 200},
+		{"GET", "/api/orders", 200},
+		{"POST", "/api/orders", 503},
+		{"GET", "/checkout/pay", 503},
+	} {
+		if got := get(tt.method, tt.forwarded); got != tt.want {
+			t.Errorf("whole site on, %s %s through the router: got %d, want %d", tt.method, tt.forwarded, got, tt.want)
+		}
+	}
+}
