@@ -61,6 +61,12 @@ func (b *bypass) reason(r *http.Request, now time.Time) string {
 	if b.pathBypassed(r.URL.Path, r.URL.RawPath) {
 		return "path"
 	}
+	return b.team(r, now)
+}
+
+// team says which bypass marks r's sender as one of the team (header, cookie or cidr); "" for
+// none. A path bypass is left out: it lets anonymous traffic such as health checks through.
+func (b *bypass) team(r *http.Request, now time.Time) string {
 	if b.hasSecret {
 		if v := r.Header.Get(bypassSecretHeader); v != "" && b.secretMatches(v) {
 			return "header"

@@ -520,7 +520,7 @@ func (g *Gate) preview(w http.ResponseWriter, r *http.Request) {
 	now := g.now()
 	team := g.admin != nil && g.admin.Authorized(r)
 	if !team && !g.standalone && g.bypass != nil {
-		team = g.bypass.reason(r, now) != ""
+		team = g.bypass.team(r, now) != ""
 	}
 	if !team {
 		w.Header().Set("Cache-Control", "no-store")
