@@ -27,14 +27,31 @@ windows:
 `)
 	g := start(t, nil, "serve", "--config", cfg)
 
-	// Wait until we are outside a window, so that the whole of the next one is seen.
-	waitFor(t, "outside a window", func() bool { resp, _ := get(t, g, "GET", "/", nil); return resp.StatusCode == 200 })
-	_, body := get(t, g, "GET", "/_maintenance/status", nil)
+	// Wait until we are outside a window with the next one at least a few seconds away, so that the
+	// whole of it is seen and the status read below cannot straddle its opening. A window lasts 20s
+	// of every minute, so this can take up to about 25s; 70s bounds it on a busy machine.
 	var st struct {
 		NextWindow struct{ Start, End time.Time } `json:"next_window"`
 	}
-	if err := json.Unmarshal([]byte(body), &st); err != nil || st.NextWindow.Start.IsZero() || st.NextWindow.End.Sub(st.NextWindow.Start) != 20*time.Second {
-		t.Fatalf("status outside the window: %s (%v); want a next window of 20s", body, err)
+	var body string
+	for deadline := time.Now().Add(70 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 70s still no moment outside a window with the next one ahead; last status: %s", body)
+		}
+		_, body = get(t, g, "GET", "/_maintenance/status", nil)
+		st.NextWindow.Start, st.NextWindow.End = time.Time{}, time.Time{}
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatalf("status: %s: %v", body, err)
+		}
+		if st.NextWindow.Start.IsZero() || time.Until(st.NextWindow.Start) < 5*time.Second {
+			continue
+		}
+		if resp, _ := get(t, g, "GET", "/", nil); resp.StatusCode == 200 {
+			break
+		}
+	}
+	if d := st.NextWindow.End.Sub(st.NextWindow.Start); d != 20*time.Second {
+		t.Fatalf("status outside the window: %s; want a next window of 20s, got %v", body, d)
 	}
 	if out := cli(t, nil, "status", "--state", store); !strings.Contains(out, "next window:") || !strings.Contains(out, "every minute") {
 		t.Errorf("maintpage status outside the window:\n%s\nwant the next window, learnt from what the gate published", out)
