@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/maintpage/maintpage/internal/config"
 	"github.com/maintpage/maintpage/internal/reqlog"
@@ -115,5 +118,50 @@ func TestManifestLogRateFitsCloudFoundry(t *testing.T) {
 	need := quietLogRate(t, c, 30*time.Second)
 	if need*4 > limit {
 		t.Errorf("log-rate-limit-per-second %s (%.0f B/s) leaves less than 4× the %.1f B/s the request log needs", app.LogRate, limit, need)
+	}
+}
+
+// TestKubernetesLogFitsTheKubeletsRotation: the Kubernetes configuration loads and pins the summary
+// mode, and with the Deployment's probes the quiet request log is small enough that the kubelet's
+// default log rotation (containerLogMaxSize 10Mi × containerLogMaxFiles 5, KubeletConfiguration's
+// defaults) holds at least three days of it.
+func TestKubernetesLogFitsTheKubeletsRotation(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join("..", "..", "deploy", "kubernetes")
+	c, err := config.Load(filepath.Join(dir, "maintpage.yaml"), func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatalf("deploy/kubernetes/maintpage.yaml does not load: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d appsv1.Deployment
+	if err := k8syaml.UnmarshalStrict(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	// Health checks per second from both probes, as one interval.
+	perSecond := 0.0
+	for _, ctr := range d.Spec.Template.Spec.Containers {
+		for _, p := range []*corev1.Probe{ctr.ReadinessProbe, ctr.LivenessProbe} {
+			if p == nil || p.HTTPGet == nil {
+				continue
+			}
+			period := p.PeriodSeconds
+			if period == 0 {
+				period = 10 // the API server's default
+			}
+			perSecond += 1 / float64(period)
+		}
+	}
+	if perSecond == 0 {
+		t.Fatal("deployment.yaml has no HTTP probes; the test reads their periods")
+	}
+	need := quietLogRate(t, c, time.Duration(float64(time.Second)/perSecond))
+	const kept = 5 * 10 << 20
+	if days := kept / (need * 86400); days < 3 {
+		t.Errorf("the quiet request log writes %.0f B/s: the kubelet's default rotation keeps only %.1f days of it, want at least 3", need, days)
+	} else {
+		t.Logf("the quiet request log writes %.0f B/s, %.1f MB a day: the kubelet's default rotation keeps %.1f days", need, need*86400/1e6, days)
 	}
 }

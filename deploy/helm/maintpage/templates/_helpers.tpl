@@ -24,7 +24,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{/* The configuration file: the mode's settings, then the user's. */}}
 {{- define "maintpage.config" -}}
-{{- $c := dict "listen" ":8080" "trusted_proxies" .Values.trustedProxies -}}
+{{- $c := dict "listen" ":8080" "trusted_proxies" .Values.trustedProxies "log_requests" "summary" "log_summary_interval" "10s" -}}
 {{- if eq .Values.mode "gate" -}}
 {{- $_ := set $c "upstream" (required "gate.upstream is required in gate mode" .Values.gate.upstream) -}}
 {{- else if eq .Values.mode "forward-auth" -}}
