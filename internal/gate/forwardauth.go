@@ -126,8 +126,8 @@ func firstValue(v string) string {
 }
 
 // serveForwardAuth decides for the request the proxy describes, through the gate's own Decide.
-// Paths under the reserved prefix always pass, so that the secret link, the assets and the health
-// check work through a proxy that asks about every path.
+// Canonical paths under the reserved prefix always pass, so that the secret link, the assets and the
+// health check work through a proxy that asks about every path.
 func (g *Gate) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h["Cache-Control"] = noStoreValue
@@ -145,7 +145,9 @@ func (g *Gate) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(err.Error() + "\n")) //nolint:errcheck
 		return
 	}
-	if strings.HasPrefix(orig.URL.Path, g.prefix) {
+	// Only a canonical path: the proxy passes the original request on as written, and an
+	// application may read /_maintenance/../admin or /_maintenance/%2e%2e/admin as /admin.
+	if strings.HasPrefix(orig.URL.Path, g.prefix) && canonicalPath(orig.URL.Path, orig.URL.RawPath) {
 		g.fa.inc("pass", "reserved")
 		w.WriteHeader(http.StatusOK)
 		return

@@ -125,6 +125,8 @@ func TestForwardAuthDecidesForTheOriginalRequest(t *testing.T) {
 		{"on, bypass path", original{"GET", "shop.example", "/healthz/live", "198.51.100.7", nil}, true, 200, "path"},
 		{"on, bypass path written to escape it", original{"GET", "shop.example", "/healthz/%2e%2e/admin", "198.51.100.7", nil}, true, 503, ""},
 		{"on, the reserved prefix", original{"GET", "shop.example", "/_maintenance/bypass?secret=x", "198.51.100.7", nil}, true, 200, ""},
+		{"on, the reserved prefix written to escape it", original{"GET", "shop.example", "/_maintenance/../admin", "198.51.100.7", nil}, true, 503, ""},
+		{"on, the reserved prefix with an encoded dot", original{"GET", "shop.example", "/_maintenance/%2e%2e/admin", "198.51.100.7", nil}, true, 503, ""},
 	}
 	for _, tt := range tests {
 		if tt.on {
