@@ -279,16 +279,20 @@ func parseWindows(file string, n *yaml.Node, ps *problems) []schedule.Spec {
 				w.Reason = v.Value
 			}
 		})
-		name := w.Name
-		if name == "" {
-			name = "window " + strconv.Itoa(i+1)
-		}
 		if _, err := schedule.New(w, time.Now()); err != nil {
-			ps.add(src, "windows", "%s: %v", name, err)
+			ps.add(src, "windows", "%s: %v", windowName(w, i), err)
 		}
 		ws = append(ws, w)
 	}
 	return ws
+}
+
+// windowName is what messages call the i-th window: its name, or "window N" without one.
+func windowName(w schedule.Spec, i int) string {
+	if w.Name != "" {
+		return w.Name
+	}
+	return "window " + strconv.Itoa(i+1)
 }
 
 func parseMatch(file string, n *yaml.Node, ps *problems) Match {
@@ -569,11 +573,7 @@ func validateGate(c *Config, ps *problems) {
 	}
 	for i, w := range c.Windows {
 		if err := state.CheckScope(w.Scope, c.Scopes()); err != nil {
-			name := w.Name
-			if name == "" {
-				name = "window " + strconv.Itoa(i+1)
-			}
-			ps.add("", "windows", "%s has scope %q, which no rule has, so it would change nothing: %v", name, w.Scope, err)
+			ps.add("", "windows", "%s has scope %q, which no rule has, so it would change nothing: %v", windowName(w, i), w.Scope, err)
 		}
 	}
 	if !c.Gate() && !c.ForwardAuth {
