@@ -45,7 +45,9 @@ func (p *headParser) feed(b []byte) (done, ok bool) {
 		}
 		i += from
 		if i == p.pos || b[i-1] != '\r' {
-			return false, false // a LF without its CR
+			// A LF without its CR: RFC 9112 section 2.2 lets a recipient take it as a line end, and
+			// net/textproto's reader.go (readLineSlice) does; the fast path leaves it to net/http.
+			return false, false
 		}
 		line := b[p.pos : i-1]
 		first := p.pos == 0
@@ -65,7 +67,8 @@ func (p *headParser) feed(b []byte) (done, ok bool) {
 	}
 }
 
-// finish checks what only the whole head can tell.
+// finish checks what only the whole head can tell: an HTTP/1.1 request without Host is a 400 (RFC
+// 9112 section 3.2; net/http's server.go, readRequest).
 func (p *headParser) finish() (keep, ok bool) {
 	if !p.hasHost {
 		return false, false
@@ -73,6 +76,9 @@ func (p *headParser) finish() (keep, ok bool) {
 	return p.keep, true
 }
 
+// requestLine reads RFC 9112 section 3's request-line (method SP request-target SP HTTP-version),
+// as net/http's request.go (parseRequestLine) splits it; of the target forms (section 3.2) only
+// origin-form is taken.
 func (p *headParser) requestLine(line []byte) bool {
 	method, line, found := bytes.Cut(line, sp)
 	if !found || !isToken(method) {
@@ -98,8 +104,11 @@ func (p *headParser) requestLine(line []byte) bool {
 
 func (p *headParser) header(line []byte) bool {
 	if line[0] == ' ' || line[0] == '\t' {
-		return false // obsolete line folding
+		// Obsolete line folding, RFC 9112 section 5.2 (net/textproto's reader.go joins it).
+		return false
 	}
+	// field-line = field-name ":" OWS field-value OWS (RFC 9112 section 5; the name a token, RFC
+	// 9110 section 5.6.2); no CTL in the value (RFC 9110 section 5.5), as httpguts.ValidHeaderFieldValue.
 	name, value, found := bytes.Cut(line, colon)
 	if !found || !isToken(name) {
 		return false
@@ -115,6 +124,8 @@ func (p *headParser) header(line []byte) bool {
 	switch len(name) {
 	case 4:
 		if equalFold(name, "host") {
+			// One Host, well formed: net/http's server.go (readRequest) answers 400 otherwise
+			// (RFC 9112 section 3.2).
 			if p.hasHost || !validHost(value) {
 				return false
 			}
@@ -137,6 +148,7 @@ func (p *headParser) header(line []byte) bool {
 			return false
 		}
 	case 10:
+		// Persistence, RFC 9112 section 9.3; net/http's transfer.go (shouldClose).
 		if equalFold(name, "connection") {
 			switch {
 			case equalFold(value, "close"):
@@ -147,6 +159,7 @@ func (p *headParser) header(line []byte) bool {
 			}
 		}
 	case 14:
+		// Message body length, RFC 9112 section 6.3; net/http's transfer.go (fixLength).
 		if equalFold(name, "content-length") && string(value) != "0" {
 			return false
 		}
