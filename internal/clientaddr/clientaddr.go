@@ -19,6 +19,13 @@ func Of(remote string, xff []string, trusted []netip.Prefix) netip.Addr {
 	if !In(trusted, addr) {
 		return addr
 	}
+	return Behind(addr, xff, trusted)
+}
+
+// Behind is Of for a peer already known to be a trusted proxy (proxy, unmapped and without zone):
+// the walk of xff alone, for a caller that has parsed and checked the peer once.
+func Behind(proxy netip.Addr, xff []string, trusted []netip.Prefix) netip.Addr {
+	addr := proxy
 	for i := len(xff) - 1; i >= 0; i-- {
 		line := xff[i]
 		for line != "" {

@@ -90,6 +90,7 @@ type peer struct {
 	n       uint8
 	addr    [64]byte
 	trusted bool
+	a       netip.Addr // unmapped, without zone; valid when ok
 	key     [17]byte
 	ok      bool
 }
@@ -103,15 +104,16 @@ func (s *summary) add(e *Entry) {
 		p.n = uint8(copy(p.addr[:], e.Remote))
 		p.ok, p.trusted = false, false
 		if ap, err := netip.ParseAddrPort(e.Remote); err == nil {
-			a := ap.Addr().Unmap().WithZone("")
-			p.key, p.ok = network(a)
-			p.trusted = clientaddr.In(s.trusted, a)
+			p.a = ap.Addr().Unmap().WithZone("")
+			p.key, p.ok = network(p.a)
+			p.trusted = clientaddr.In(s.trusted, p.a)
 		}
 	}
 	key, hasNet := p.key, p.ok
 	if p.trusted {
 		// Behind a trusted proxy the client is in X-Forwarded-For, and differs from request to request.
-		key, hasNet = network(clientaddr.Of(e.Remote, e.Forwarded, s.trusted))
+		// The peer is parsed and checked above: walk only the header.
+		key, hasNet = network(clientaddr.Behind(p.a, e.Forwarded, s.trusted))
 	}
 	sh.requests++
 	if e.Maintenance {
