@@ -141,11 +141,11 @@ func (p *headParser) header(line []byte) bool {
 		case equalFold(name, "origin"):
 			dst = &r.Origin
 		case equalFold(name, "expect"):
-			return false
+			return false // RFC 9110 section 10.1.1; net/http's server.go answers 100-continue or 417
 		}
 	case 7:
 		if equalFold(name, "upgrade") {
-			return false
+			return false // RFC 9110 section 7.8 (WebSocket, h2c): the handler's to answer
 		}
 	case 10:
 		// Persistence, RFC 9112 section 9.3; net/http's transfer.go (shouldClose).
@@ -172,7 +172,7 @@ func (p *headParser) header(line []byte) bool {
 		}
 	case 17:
 		if equalFold(name, "transfer-encoding") {
-			return false
+			return false // a body, RFC 9112 section 6.1; net/http's transfer.go (parseTransferEncoding)
 		}
 	case 18:
 		if equalFold(name, "x-maintpage-bypass") || equalFold(name, "x-cf-forwarded-url") {
