@@ -92,6 +92,14 @@ func (w *Window) Next(t time.Time) time.Time {
 			return start
 		}
 		wall = n
+		// t is in the second pass of a fall-back: every wall time up to the last one shown before
+		// the change resolves to the first pass, so skip them at once ("* * * * *" would otherwise
+		// use up the rounds and report that it never fires).
+		if zs, _ := t.In(w.loc).ZoneBounds(); !zs.IsZero() {
+			if j := wallOf(zs.Add(-time.Nanosecond), w.loc); j.After(wall) {
+				wall = j
+			}
+		}
 	}
 	return time.Time{}
 }

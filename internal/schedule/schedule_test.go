@@ -183,3 +183,16 @@ func FuzzNew(f *testing.F) {
 		}
 	})
 }
+
+// In the repeated hour of a fall-back, a frequent expression still has a next start, after t.
+func TestNextDuringSecondPassOfFallBack(t *testing.T) {
+	// 06:30 UTC on 2026-11-01 is the second 01:30 in New York (EST).
+	now := time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC)
+	w, err := New(Spec{Cron: "* * * * *", Duration: "30s", TimeZone: "America/New_York"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := w.Next(now), time.Date(2026, 11, 1, 7, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Fatalf("Next(%v) = %v, want %v (02:00 EST)", now, got, want)
+	}
+}
