@@ -187,7 +187,11 @@ func (r *redisStore) Load(ctx context.Context) (State, error) {
 	if r.isClosed() {
 		return State{}, ErrClosed
 	}
-	b, err := r.client.Get(ctx, r.key).Bytes()
+	return r.decode(r.client.Get(ctx, r.key).Bytes())
+}
+
+// decode reads the result of a GET of the state's key.
+func (r *redisStore) decode(b []byte, err error) (State, error) {
 	if errors.Is(err, redis.Nil) {
 		return State{}, nil // key never set: nobody has turned maintenance on
 	}
@@ -201,6 +205,15 @@ func (r *redisStore) Load(ctx context.Context) (State, error) {
 	return s, nil
 }
 
+// setAndPublish queues the write of b and its notification, to run in one transaction.
+func (r *redisStore) setAndPublish(ctx context.Context, b []byte) func(redis.Pipeliner) error {
+	return func(p redis.Pipeliner) error {
+		p.Set(ctx, r.key, b, 0)
+		p.Publish(ctx, r.key, b)
+		return nil
+	}
+}
+
 func (r *redisStore) Save(ctx context.Context, s State) error {
 	if r.isClosed() {
 		return ErrClosed
@@ -211,11 +224,7 @@ func (r *redisStore) Save(ctx context.Context, s State) error {
 	}
 	// One transaction, so that no reader sees the new value without the
 	// notification being on its way, nor the other way round.
-	_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, r.key, b, 0)
-		p.Publish(ctx, r.key, b)
-		return nil
-	})
+	_, err = r.client.TxPipelined(ctx, r.setAndPublish(ctx, b))
 	if err != nil {
 		return fmt.Errorf("redis set %s: %w", r.key, err)
 	}
@@ -234,16 +243,9 @@ func (r *redisStore) Update(ctx context.Context, fn func(State) (State, error)) 
 	}
 	var saved State
 	txf := func(tx *redis.Tx) error {
-		cur := State{}
-		b, err := tx.Get(ctx, r.key).Bytes()
-		switch {
-		case errors.Is(err, redis.Nil):
-		case err != nil:
-			return fmt.Errorf("redis get %s: %w", r.key, err)
-		default:
-			if cur, err = Decode(b); err != nil {
-				return fmt.Errorf("redis key %s: %w; fix or delete the key", r.key, err)
-			}
+		cur, err := r.decode(tx.Get(ctx, r.key).Bytes())
+		if err != nil {
+			return err
 		}
 		s, err := fn(cur)
 		if err != nil {
@@ -253,11 +255,7 @@ func (r *redisStore) Update(ctx context.Context, fn func(State) (State, error)) 
 		if err != nil {
 			return err
 		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, r.key, nb, 0)
-			p.Publish(ctx, r.key, nb)
-			return nil
-		})
+		_, err = tx.TxPipelined(ctx, r.setAndPublish(ctx, nb))
 		saved = s
 		return err
 	}
