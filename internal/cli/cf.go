@@ -215,7 +215,7 @@ func runCFSwitch(ctx context.Context, e *env, in terminal, f *cfFlags, dir cfapi
 		}
 		return nil
 	}
-	if ok, err := proceed(ctx, in, out, f, len(p.Changes)); !ok {
+	if ok, err := cfProceed(ctx, in, out, f, len(p.Changes)); !ok {
 		return err
 	}
 	n := len(p.Changes)
@@ -237,19 +237,24 @@ func runCFSwitch(ctx context.Context, e *env, in terminal, f *cfFlags, dir cfapi
 	return nil
 }
 
-// proceed says whether to change anything after the plan was shown: not on --dry-run, and only
-// with --yes or the operator's yes at the prompt.
-func proceed(ctx context.Context, in terminal, out io.Writer, f *cfFlags, n int) (bool, error) {
-	if f.dryRun {
-		fmt.Fprintln(out, "Dry run: nothing was changed.")
+// proceed says whether to change anything after the plan was shown: not on --dry-run (it says
+// dryRunNote), and only with --yes or the operator's yes to question. The cf and k8s commands share it.
+func proceed(ctx context.Context, in terminal, out io.Writer, dryRun, yes bool, dryRunNote, question string) (bool, error) {
+	if dryRun {
+		fmt.Fprintln(out, dryRunNote)
 		return false, nil
 	}
-	if !f.yes {
-		if err := confirm(ctx, in, out, fmt.Sprintf("Switch these %d route(s)?", n)); err != nil {
+	if !yes {
+		if err := confirm(ctx, in, out, question); err != nil {
 			return false, err
 		}
 	}
 	return true, nil
+}
+
+// cfProceed is proceed for the cf commands, which switch n routes.
+func cfProceed(ctx context.Context, in terminal, out io.Writer, f *cfFlags, n int) (bool, error) {
+	return proceed(ctx, in, out, f.dryRun, f.yes, "Dry run: nothing was changed.", fmt.Sprintf("Switch these %d route(s)?", n))
 }
 
 // applyFailed lists what a failed change put back and what it could not, and gives the exit code.

@@ -118,7 +118,7 @@ func runRouteService(ctx context.Context, e *env, in terminal, f *cfFlags, rf *r
 		fmt.Fprintln(out, "Every route is already as asked: nothing to do.")
 		return nil
 	}
-	if ok, err := proceed(ctx, in, out, f, len(p.Changes)); !ok {
+	if ok, err := cfProceed(ctx, in, out, f, len(p.Changes)); !ok {
 		return err
 	}
 	n, deleting := len(p.Changes), p.DeleteInstance

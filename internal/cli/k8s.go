@@ -187,14 +187,10 @@ func runK8sSwitch(ctx context.Context, e *env, in terminal, hook func(*kube.Clie
 		}
 		return nil
 	}
-	if f.dryRun {
-		fmt.Fprintln(out, "Dry run: the API server accepted every change in dry-run mode; nothing was changed.")
-		return nil
-	}
-	if !f.yes {
-		if err := confirm(ctx, in, out, fmt.Sprintf("Switch these %d object(s)?", len(p.Changes))); err != nil {
-			return err
-		}
+	if ok, err := proceed(ctx, in, out, f.dryRun, f.yes,
+		"Dry run: the API server accepted every change in dry-run mode; nothing was changed.",
+		fmt.Sprintf("Switch these %d object(s)?", len(p.Changes))); !ok {
+		return err
 	}
 	n := len(p.Changes)
 	err = c.Apply(ctx, p, func(i int, ch kube.Change) {
