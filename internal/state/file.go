@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -95,14 +94,13 @@ func (f *fileStore) lock() (unlock func(), err error) {
 		f.mu.Unlock()
 		return nil, fmt.Errorf("write state file %s: lock its directory: %w", f.path, err)
 	}
-	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
-		d.Close()
+	unlockDir, err := flock(d)
+	if err != nil {
 		f.mu.Unlock()
 		return nil, fmt.Errorf("write state file %s: lock its directory: %w", f.path, err)
 	}
 	return func() {
-		_ = syscall.Flock(int(d.Fd()), syscall.LOCK_UN)
-		d.Close()
+		unlockDir()
 		f.mu.Unlock()
 	}, nil
 }

@@ -29,9 +29,18 @@ func (f *fileStore) lockHistory() (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open history lock: %w", err)
 	}
+	unlock, err = flock(fh)
+	if err != nil {
+		return nil, fmt.Errorf("lock history: %w", err)
+	}
+	return unlock, nil
+}
+
+// flock takes an exclusive flock on fh; unlock releases it and closes fh. On error fh is closed.
+func flock(fh *os.File) (unlock func(), err error) {
 	if err := syscall.Flock(int(fh.Fd()), syscall.LOCK_EX); err != nil {
 		fh.Close()
-		return nil, fmt.Errorf("lock history: %w", err)
+		return nil, err
 	}
 	return func() {
 		_ = syscall.Flock(int(fh.Fd()), syscall.LOCK_UN)
