@@ -112,21 +112,8 @@ func parseYAML(c *Config, file string, data []byte, ps *problems) {
 			continue
 		}
 		seen[k.Value] = true
-		switch k.Value {
-		case "rules":
-			c.Rules = parseRules(file, v, ps)
-			continue
-		case "languages":
-			c.Languages = parseLanguages(file, v, ps)
-			continue
-		case "admin_tokens":
-			c.AdminTokens = parseAdminTokens(file, v, ps)
-			continue
-		case "webhooks":
-			c.Webhooks = parseWebhooks(file, v, ps)
-			continue
-		case "windows":
-			c.Windows = parseWindows(file, v, ps)
+		if parse := structuredKey(k.Value); parse != nil {
+			parse(c, file, v, ps)
 			continue
 		}
 		o, ok := optionByKey(k.Value)
@@ -164,8 +151,34 @@ func scalarValue(n *yaml.Node, list bool) (string, bool) {
 	return "", false
 }
 
+// structuredKeys are the top-level settings whose values are lists or mappings, each with its parser.
+var structuredKeys = []struct {
+	key   string
+	parse func(c *Config, file string, v *yaml.Node, ps *problems)
+}{
+	{"rules", func(c *Config, file string, v *yaml.Node, ps *problems) { c.Rules = parseRules(file, v, ps) }},
+	{"languages", func(c *Config, file string, v *yaml.Node, ps *problems) { c.Languages = parseLanguages(file, v, ps) }},
+	{"admin_tokens", func(c *Config, file string, v *yaml.Node, ps *problems) {
+		c.AdminTokens = parseAdminTokens(file, v, ps)
+	}},
+	{"webhooks", func(c *Config, file string, v *yaml.Node, ps *problems) { c.Webhooks = parseWebhooks(file, v, ps) }},
+	{"windows", func(c *Config, file string, v *yaml.Node, ps *problems) { c.Windows = parseWindows(file, v, ps) }},
+}
+
+func structuredKey(key string) func(c *Config, file string, v *yaml.Node, ps *problems) {
+	for _, s := range structuredKeys {
+		if s.key == key {
+			return s.parse
+		}
+	}
+	return nil
+}
+
 func topKeys() []string {
-	keys := []string{"rules", "languages", "admin_tokens", "webhooks", "windows"}
+	var keys []string
+	for _, s := range structuredKeys {
+		keys = append(keys, s.key)
+	}
 	for _, o := range options {
 		keys = append(keys, o.Key)
 	}

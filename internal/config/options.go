@@ -32,7 +32,7 @@ type Option struct {
 }
 
 // Options lists every scalar setting, in the order the settings table in docs/settings.md shows them. The structured
-// settings "rules", "languages", "admin_tokens" and "webhooks" exist only in the YAML file.
+// settings (structuredKeys in load.go: rules, languages, admin_tokens, webhooks, windows) exist only in the YAML file.
 func Options() []Option { return options }
 
 var options = []Option{
