@@ -17,19 +17,9 @@ func (g *Gate) ServeFast(dst []byte, q *server.FastRequest) (server.FastResponse
 	if (!e.active && e.scoped == nil) || (!g.standalone && g.bypass.mayApply(q)) {
 		return server.FastResponse{}, false
 	}
-	i, resp := -1, e.resp
-	if g.rules.Len() > 0 {
-		i = g.rules.Match(q.Method, q.Path, q.Host)
-		if i >= 0 && g.rulePass[i] {
-			return server.FastResponse{}, false
-		}
-	}
-	if !e.active {
-		// Only a scope is in maintenance: the request's rule says whether it is one of them.
-		if i < 0 || e.scoped[g.ruleScope[i]] == nil {
-			return server.FastResponse{}, false
-		}
-		resp = e.scoped[g.ruleScope[i]]
+	i, _, maint, pass, resp := g.match(e, q.Method, q.Path, q.Host)
+	if !maint || pass {
+		return server.FastResponse{}, false // a scope not in maintenance, or a pass rule: ServeHTTP passes it on
 	}
 	fr, ok := resp.ServeFastRule(dst, q, i)
 	if ok {

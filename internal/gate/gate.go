@@ -366,25 +366,31 @@ func (d *Decision) ServeFor(w http.ResponseWriter, req, orig *http.Request) {
 // maintenance applies to it, and whether a pass rule or a bypass lets it through anyway.
 func (g *Gate) Decide(r *http.Request, now time.Time) Decision {
 	e := g.current(now)
-	d := Decision{Rule: -1, e: e, resp: e.resp, Maintenance: e.active}
-	if g.rules.Len() > 0 && (e.active || e.scoped != nil) {
-		d.Rule = g.rules.Match(r.Method, r.URL.Path, r.Host)
-		if d.Rule >= 0 {
-			d.Scope, d.Pass = g.ruleScope[d.Rule], g.rulePass[d.Rule]
-		}
-		if !e.active && d.Scope != "" {
-			if sr := e.scoped[d.Scope]; sr != nil {
-				d.Maintenance, d.resp = true, sr
-			}
-		}
-		if !d.Maintenance {
-			d.Pass = false
-		}
-	}
+	d := Decision{e: e}
+	d.Rule, d.Scope, d.Maintenance, d.Pass, d.resp = g.match(e, r.Method, r.URL.Path, r.Host)
 	if d.Maintenance && !d.Pass && !g.standalone {
 		d.Bypass = g.bypass.reason(r, now)
 	}
 	return d
+}
+
+// match is the part of Decide that needs only the method, path and host, shared with ServeFast: the
+// first matching rule, its scope, whether maintenance applies, whether the rule passes the request
+// anyway, and the responder for it.
+func (g *Gate) match(e *entry, method, path, host string) (rule int, scope string, maint, pass bool, resp *respond.Responder) {
+	rule, maint, resp = -1, e.active, e.resp
+	if g.rules.Len() == 0 || (!e.active && e.scoped == nil) {
+		return rule, scope, maint, pass, resp
+	}
+	if rule = g.rules.Match(method, path, host); rule >= 0 {
+		scope, pass = g.ruleScope[rule], g.rulePass[rule]
+	}
+	if !e.active && scope != "" {
+		if sr := e.scoped[scope]; sr != nil {
+			maint, resp = true, sr
+		}
+	}
+	return rule, scope, maint, pass && maint, resp
 }
 
 // routed is r as the user sent it, for deciding: in route-service mode the Cloud Foundry router
