@@ -79,7 +79,7 @@ func (g *Gate) original(r *http.Request) (orig *http.Request, deny int, err erro
 	o.TransferEncoding = nil
 	h := r.Header
 	var u *url.URL
-	if suffix, ok := strings.CutPrefix(r.URL.EscapedPath(), g.forwardAuthPath+"/"); ok {
+	if suffix, ok := strings.CutPrefix(r.URL.EscapedPath(), g.forwardAuthDir); ok {
 		// Envoy: the path after the endpoint, with the query, is the original request's; the
 		// method and Host are the original's already. X-Forwarded-Method and -Uri are not read
 		// here, since a client could have sent them and Envoy passes what allowed_headers lets by.

@@ -56,6 +56,7 @@ type Gate struct {
 	bypassPath      string
 	previewPath     string
 	forwardAuthPath string
+	forwardAuthDir  string         // forwardAuthPath + "/", under which Envoy's path_prefix puts the original path
 	admin           *admin.Handler // nil: closed
 	fa              *forwardAuth   // nil unless forward_auth is on
 	errorPages      bool           // error_pages: every path outside the prefix is an error page
@@ -139,6 +140,7 @@ func New(o Options) (*Gate, error) {
 		bypassPath:      cfg.ReservedPrefix + "bypass",
 		previewPath:     cfg.ReservedPrefix + "preview",
 		forwardAuthPath: cfg.ReservedPrefix + "forward-auth",
+		forwardAuthDir:  cfg.ReservedPrefix + "forward-auth/",
 		upstream:        cfg.Upstream,
 		ropts:           respond.Options{Config: cfg, Metrics: o.Metrics, Gatherer: o.Gatherer, Now: o.Now},
 	}
@@ -512,7 +514,7 @@ func (g *Gate) serveReserved(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if g.fa != nil && strings.HasPrefix(r.URL.Path, g.forwardAuthPath+"/") {
+	if g.fa != nil && strings.HasPrefix(r.URL.Path, g.forwardAuthDir) {
 		g.serveForwardAuth(w, r)
 		return
 	}
