@@ -18,8 +18,10 @@ import (
 // The headers in which proxies describe the request they ask about. Traefik's ForwardAuth
 // (pkg/middlewares/auth/forward.go) and Caddy's forward_auth (modules/caddyhttp/reverseproxy/
 // forwardauth/caddyfile.go, with reverse_proxy's own X-Forwarded-For, -Proto and -Host) send all
-// five; nginx's auth_request sends what its configuration sets (examples/nginx/nginx.conf sets the
-// same five). Envoy's ext_authz HTTP service sends none of them: it keeps the original method and
+// five; nginx's auth_request (src/http/modules/ngx_http_auth_request_module.c) sends what its
+// configuration sets (examples/nginx/nginx.conf sets the same five). ingress-nginx's auth-url
+// (rootfs/etc/nginx/template/nginx.tmpl) sends X-Original-URL and X-Original-Method instead, which
+// are not read here: it needs an auth-snippet that sets these. Envoy's ext_authz HTTP service sends none of them: it keeps the original method and
 // Host and appends the original path to path_prefix (api/envoy/extensions/filters/http/ext_authz/
 // v3/ext_authz.proto), which is why <prefix>forward-auth/<original path> is read as that path.
 const (
