@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command, for a fresh machine and for CI: installs what the tests need
 # (Redis and Sentinel, Chromium, h2spec, the test Kubernetes control plane, nginx, Caddy and HAProxy
-# for the examples, and for the benchmark smoke run wrk, Flask and gunicorn) when missing, checks
+# for the examples, and for the benchmark smoke run wrk, h2load, Flask and gunicorn) when missing, checks
 # formatting and vet, runs every test with the race detector, then a short benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,8 @@ command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 # The daemonless builder that builds the container image (deploy/image_test.go).
 command -v buildah >/dev/null || missing+=(buildah)
 command -v wrk >/dev/null || missing+=(wrk)
+# h2load, for the benchmark's HTTP/2 section (bench/run.sh --smoke below).
+command -v h2load >/dev/null || missing+=(nghttp2-client)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v caddy >/dev/null || missing+=(caddy)
 /usr/bin/python3 -c 'import flask' 2>/dev/null || missing+=(python3-flask)

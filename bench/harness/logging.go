@@ -100,32 +100,6 @@ func (in *instance) logAfter(c *cell, before int64) {
 	}
 }
 
-// logGoals: with the default logging, throughput and peak RSS within 5 % of the log off.
-func (r *results) logGoals(verdict func(bool) string) []goal {
-	var gs []goal
-	for _, conns := range r.Conns {
-		g := goal{Goal: fmt.Sprintf("req/s, default request log vs log off, %d conns", conns), Target: "≥ 0.95×", Met: "not measured"}
-		if !r.has("maintpage-log-summary") || !r.has("maintpage") {
-			g.Measured = "systems not selected"
-		} else if v, ok := r.paired("maintpage-log-summary", "maintpage", conns, rpsRatio); ok {
-			g.Measured, g.Met = fmt.Sprintf("%.3f×", v), verdict(v >= 0.95)
-		} else {
-			g.Measured = "no round with both measured"
-		}
-		gs = append(gs, g)
-		g = goal{Goal: fmt.Sprintf("peak RSS, default request log vs log off, %d conns", conns), Target: "≤ 1.05×", Met: "not measured"}
-		a, b := r.row("maintpage-log-summary", conns), r.row("maintpage", conns)
-		if a == nil || b == nil || a.Rounds == 0 || b.Rounds == 0 || b.PeakRSSKiB == 0 {
-			g.Measured = "not measured"
-		} else {
-			v := float64(a.PeakRSSKiB) / float64(b.PeakRSSKiB)
-			g.Measured, g.Met = fmt.Sprintf("%.3f× (%.1f vs %.1f MiB)", v, float64(a.PeakRSSKiB)/1024, float64(b.PeakRSSKiB)/1024), verdict(v <= 1.05)
-		}
-		gs = append(gs, g)
-	}
-	return gs
-}
-
 // logMarkdown is the section on what each mode writes: per second and per hour at the rate
 // measured, from the bytes the log file grew by during the measured load.
 func (r *results) logMarkdown() string {

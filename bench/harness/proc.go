@@ -154,7 +154,11 @@ func (p *proc) peakRSS() (kib int64, procs int, err error) {
 	return kib, procs, nil
 }
 
-func vmHWM(pid int) (int64, error) {
+func vmHWM(pid int) (int64, error) { return procStatus(pid, "VmHWM") }
+
+// procStatus reads one kB figure of /proc/PID/status: VmHWM (the peak resident set) or VmRSS (the
+// resident set now).
+func procStatus(pid int, field string) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -162,11 +166,11 @@ func vmHWM(pid int) (int64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		}
 	}
-	return 0, errors.New("no VmHWM")
+	return 0, errors.New("no " + field)
 }
 
 // freePort asks the kernel for a free loopback port. Another process could take it before the
@@ -185,13 +189,18 @@ func freePort() (int, error) {
 // deadline passes.
 func firstResponse(p *proc, addr, path string, want int, deadline time.Duration) (time.Duration, error) {
 	req := []byte("GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nAccept: text/html\r\nConnection: close\r\n\r\n")
+	return firstAnswer(p, addr, want, deadline, func() (int, error) { return probe(addr, req) })
+}
+
+// firstAnswer polls with ask (one request, its status) until it answers want; see firstResponse.
+func firstAnswer(p *proc, addr string, want int, deadline time.Duration, ask func() (int, error)) (time.Duration, error) {
 	end := p.started.Add(deadline)
 	var last error
 	for time.Now().Before(end) {
 		if p.exited() {
 			return 0, fmt.Errorf("%s exited before answering (%v): %s", p.name, p.waitErr, p.logTail(5))
 		}
-		status, err := probe(addr, req)
+		status, err := ask()
 		if err == nil && status == want {
 			return time.Since(p.started), nil
 		}

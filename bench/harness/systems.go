@@ -32,8 +32,8 @@ const readyTimeout = 15 * time.Second
 // system is one row of the table: how to start it and what it must answer.
 type system struct {
 	ID, Name string
-	Group    string // "maintenance" or "gate"
-	Baseline string // ID of the nginx row it is compared with
+	Group    string // "maintenance" or "gate" (loaded with wrk), or "h2" (loaded with h2load, h2.go)
+	Baseline string // ID of the nginx row it is compared with (see references)
 	Want     int    // expected status
 	start    func(h *harness) (*instance, error)
 	// unavailable is set when the system cannot run here yet (the gate before it exists); its rows
@@ -79,7 +79,16 @@ func allSystems() []*system {
 		{ID: "nginx-proxy", Name: "nginx proxy_pass (keepalive 64)", Group: "gate", Baseline: "nginx-proxy", Want: 200, start: startNginxProxy},
 		{ID: "haproxy", Name: "HAProxy (http-reuse always)", Group: "gate", Baseline: "nginx-proxy", Want: 200, start: startHAProxy},
 		{ID: "caddy", Name: "Caddy reverse_proxy", Group: "gate", Baseline: "nginx-proxy", Want: 200, start: startCaddy},
-	}, logSystems()...)
+	}, append(logSystems(), h2Systems()...)...)
+}
+
+// defaultSystems are the systems the full run measures when --systems is not given: every one a
+// goal is measured against. The others (net/http alone, the Flask app, the upstream direct, the
+// sample and all log modes) are for --systems; --smoke starts every system once.
+var defaultSystems = []string{
+	"maintpage", "nginx", "nginx-nosendfile", "maintpage-log-summary",
+	"gate", "nginx-proxy", "haproxy", "caddy",
+	"maintpage-h2c", "nginx-h2", "nginx-h2-nosendfile",
 }
 
 // reference is maintpage's default HTML response, which nginx is configured to repeat byte for byte.
@@ -108,6 +117,13 @@ func (h *harness) newDir(name string) (string, error) {
 func startMaintpage(h *harness) (*instance, error) { return startMaintpageEnv(h) }
 
 func startMaintpageEnv(h *harness, env ...string) (*instance, error) {
+	return startMaintpageWith(h, env, nil, false)
+}
+
+// startMaintpageWith runs maintpage serve with its request log off, env added to its environment
+// and args to its command line; it is ready when it answers 503 (with h2, over HTTP/2 with prior
+// knowledge).
+func startMaintpageWith(h *harness, env, args []string, h2 bool) (*instance, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -117,10 +133,14 @@ func startMaintpageEnv(h *harness, env ...string) (*instance, error) {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+	argv := append([]string{h.maintpage, "serve", "--log-format", "off"}, args...)
 	p, err := startProc("maintpage", dir, childEnv(append([]string{"MAINTPAGE_LISTEN=" + addr}, env...)...), filepath.Join(dir, "out.log"),
-		h.maintpage, "serve", "--log-format", "off")
+		argv...)
 	if err != nil {
 		return nil, err
+	}
+	if h2 {
+		return readyH2(p, addr, 503)
 	}
 	return ready(p, addr, 503)
 }
@@ -254,6 +274,12 @@ func startGunicorn(h *harness) (*instance, error) {
 func startNginx(h *harness) (*instance, error) { return startNginxSendfile(h, true) }
 
 func startNginxSendfile(h *harness, sendfile bool) (*instance, error) {
+	return startNginxPage(h, sendfile, false)
+}
+
+// startNginxPage runs nginx answering maintpage's page; with h2, on a cleartext HTTP/2 port
+// (`listen … http2;`, prior knowledge: nginx 1.22 speaks only HTTP/2 there).
+func startNginxPage(h *harness, sendfile, h2 bool) (*instance, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -268,20 +294,20 @@ func startNginxSendfile(h *harness, sendfile bool) (*instance, error) {
 	if err := os.WriteFile(filepath.Join(dir, "html", "maint.html"), h.ref.body, 0o644); err != nil {
 		return nil, err
 	}
-	conf, err := nginxMaintConf(dir, port, h.ref.header, sendfile)
+	conf, err := nginxMaintConf(dir, port, h.ref.header, sendfile, h2)
 	if err != nil {
 		return nil, err
 	}
-	return runNginx(h, dir, port, conf, 503)
+	return runNginx(h, dir, port, conf, 503, h2)
 }
 
 func startNginxProxy(h *harness) (*instance, error) {
 	return behindProxy(h, "nginx-proxy", func(dir string, port int, upstream string) (*instance, error) {
-		return runNginx(h, dir, port, nginxProxyConf(dir, port, upstream), 200)
+		return runNginx(h, dir, port, nginxProxyConf(dir, port, upstream), 200, false)
 	})
 }
 
-func runNginx(h *harness, dir string, port int, conf string, want int) (*instance, error) {
+func runNginx(h *harness, dir string, port int, conf string, want int, h2 bool) (*instance, error) {
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
@@ -291,7 +317,11 @@ func runNginx(h *harness, dir string, port int, conf string, want int) (*instanc
 	if err != nil {
 		return nil, err
 	}
-	in, err := ready(p, "127.0.0.1:"+strconv.Itoa(port), want)
+	readyFn := ready
+	if h2 {
+		readyFn = readyH2
+	}
+	in, err := readyFn(p, "127.0.0.1:"+strconv.Itoa(port), want)
 	if err != nil {
 		if b, _ := os.ReadFile(filepath.Join(dir, "error.log")); len(b) > 0 {
 			err = fmt.Errorf("%w; error.log: %s", err, strings.TrimSpace(string(b)))
@@ -329,18 +359,22 @@ http {
 // nginxMaintConf answers every path with 503 and maintpage's HTML body and headers. The body is a
 // file served through error_page (kept open by open_file_cache); every header maintpage sends,
 // except those nginx writes itself, is added with "always" so that it is on the 503.
-func nginxMaintConf(dir string, port int, hdr http.Header, sendfile bool) (string, error) {
+func nginxMaintConf(dir string, port int, hdr http.Header, sendfile, h2 bool) (string, error) {
 	var b strings.Builder
+	listen := strconv.Itoa(port)
+	if h2 {
+		listen += " http2"
+	}
 	b.WriteString(nginxCommon(dir, sendfile))
 	fmt.Fprintf(&b, `    open_file_cache max=16 inactive=1h;
     etag off;
     types { }
     default_type %s;
     server {
-        listen 127.0.0.1:%d;
+        listen 127.0.0.1:%s;
         root %s/html;
         error_page 503 /maint.html;
-`, nginxQuote(hdr.Get("Content-Type")), port, dir)
+`, nginxQuote(hdr.Get("Content-Type")), listen, dir)
 	names := make([]string, 0, len(hdr))
 	for k := range hdr {
 		names = append(names, k)
@@ -476,7 +510,11 @@ func fetch(addr string) (*http.Response, []byte, error) {
 // check verifies, outside the load, that the system gives exactly the answer it should: the status,
 // the body bytes, and for the maintenance responses the headers nginx must repeat.
 func (h *harness) check(s *system, in *instance) error {
-	resp, body, err := fetch(in.addr)
+	get := fetch
+	if s.Group == "h2" {
+		get = fetchH2
+	}
+	resp, body, err := get(in.addr)
 	if err != nil {
 		return fmt.Errorf("%s: GET %s: %w", s.ID, benchPath, err)
 	}
@@ -484,15 +522,15 @@ func (h *harness) check(s *system, in *instance) error {
 		return fmt.Errorf("%s: GET %s answered %d, want %d", s.ID, benchPath, resp.StatusCode, s.Want)
 	}
 	var want []byte
-	switch s.ID {
-	case "maintpage", "maintpage-nethttp", "nginx", "nginx-nosendfile", "maintpage-log-summary", "maintpage-log-sample", "maintpage-log-all":
+	switch {
+	case s.Want == 503: // every maintenance answer is maintpage's page
 		want = h.ref.body
 		for _, k := range []string{"Retry-After", "Cache-Control", "Content-Type"} {
 			if got, w := resp.Header.Get(k), h.ref.header.Get(k); got != w {
 				return fmt.Errorf("%s: %s is %q, want %q (maintpage's)", s.ID, k, got, w)
 			}
 		}
-	case "flask", "gunicorn":
+	case s.ID == "flask" || s.ID == "gunicorn":
 		want = []byte("FALLBACK trying to reach " + benchPath + ": " + message)
 	default:
 		want = []byte(upstreamBody)
