@@ -193,16 +193,12 @@ type h2cell struct {
 func (h *harness) measureH2(ctx context.Context, s *system, run, round int, o options) (c h2cell) {
 	c = h2cell{System: s.ID, Run: run, Round: round, LoadBefore: loadAvg1()}
 	defer func() { c.LoadAfter = loadAvg1() }()
-	in, err := s.start(h)
+	in, err := h.startChecked(s)
 	if err != nil {
 		c.Error = err.Error()
 		return c
 	}
 	defer in.stop()
-	if err := h.check(s, in); err != nil {
-		c.Error = "before load: " + err.Error()
-		return c
-	}
 	url := "http://" + in.addr + benchPath
 	if o.warmup > 0 {
 		if _, _, err := runH2load(ctx, h.h2load, url, max(o.h2Requests/10, h2Clients)); err != nil {

@@ -461,7 +461,7 @@ func (h *harness) measure(ctx context.Context, s *system, run, round, conns int,
 		c.Error, c.Unavailable = s.unavailable.Error(), true
 		return c
 	}
-	in, err := s.start(h)
+	in, err := h.startChecked(s)
 	if err != nil {
 		c.Error = err.Error()
 		if errors.Is(err, errUnavailable) {
@@ -470,10 +470,6 @@ func (h *harness) measure(ctx context.Context, s *system, run, round, conns int,
 		return c
 	}
 	defer in.stop()
-	if err := h.check(s, in); err != nil {
-		c.Error = "before load: " + err.Error()
-		return c
-	}
 	url := "http://" + in.addr + benchPath
 	if o.warmup > 0 {
 		if _, _, err := runWrk(ctx, h.wrk, url, conns, o.warmup); err != nil {
@@ -503,6 +499,19 @@ func (h *harness) measure(ctx context.Context, s *system, run, round, conns int,
 		c.Error = fmt.Sprintf("%d response(s) with the wrong status class under load", c.WrongStatus)
 	}
 	return c
+}
+
+// startChecked starts s afresh and checks its answer before any load.
+func (h *harness) startChecked(s *system) (*instance, error) {
+	in, err := s.start(h)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.check(s, in); err != nil {
+		in.stop()
+		return nil, fmt.Errorf("before load: %w", err)
+	}
+	return in, nil
 }
 
 // wrongStatus counts the answers of the wrong status class: wrk counts responses with a status of

@@ -49,13 +49,7 @@ func (h *harness) memorySection(ctx context.Context, run int, systems []*system,
 		if s == nil {
 			continue
 		}
-		in, err := s.start(h)
-		if err == nil {
-			err = h.check(s, in)
-			if err != nil {
-				in.stop()
-			}
-		}
+		in, err := h.startChecked(s)
 		if err != nil {
 			res.fail("run %d, long-lived %s: %v", run, id, err)
 			continue
