@@ -391,3 +391,24 @@ func TestVerdict(t *testing.T) {
 		}
 	}
 }
+
+// TestPerfTop reads the top of a real perf report (testdata/README.md says where it comes from).
+func TestPerfTop(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("testdata/perf-report-maintpage.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := perfTop(string(b), 3)
+	want := []string{
+		"17.32% [kernel.kallsyms] [k] finish_task_switch.isra.0",
+		"5.49% [vdso] [.] __vdso_clock_gettime",
+		"4.29% [kernel.kallsyms] [k] _raw_spin_unlock_irqrestore",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("perfTop:\ngot  %q\nwant %q", got, want)
+	}
+	if all := perfTop(string(b), 1000); !slices.Contains(all, "1.72% maintpage [.] github.com/maintpage/maintpage/internal/server.(*fastConn).serve") {
+		t.Errorf("perfTop lost a Go symbol: %q", all)
+	}
+}

@@ -45,6 +45,7 @@ type harness struct {
 	python    string
 	wrk       string
 	h2load    string
+	perf      string
 	flaskDir  string
 	ref       reference
 }
@@ -66,6 +67,7 @@ type options struct {
 	maintpage  string
 	noGoBench  bool
 	outChanged bool
+	profile    bool
 	// The HTTP/2 section: requests per h2load run.
 	h2Requests int
 	// The long-lived section: rounds, connections and length of each round.
@@ -93,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.memDuration, "memory-duration", 3*time.Second, "length of each round of the long-lived-process section")
 	fs.StringVar(&o.benchtime, "benchtime", "", "go test -benchtime for the responder's benchmark (default go's)")
 	fs.BoolVar(&o.noGoBench, "no-go-bench", false, "skip go test -bench ./internal/respond/")
+	fs.BoolVar(&o.profile, "profile", false, "after the runs, record CPU profiles (perf record -g) of maintpage and the gate at c=100 and c=1000 and of --h2c under h2load, beside the results (needs perf: Debian's linux-perf, as root)")
 	fs.BoolVar(&o.allowNoisy, "allow-noisy", false, "run at once even when the machine is busy (the results then say NOISY); see quietEnough")
 	fs.StringVar(&o.maintpage, "maintpage", "", "maintpage binary (default: built from this module)")
 	fs.StringVar(&o.command, "command", "", "the command to print in the results (bench/run.sh sets it)")
@@ -291,14 +294,6 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) (*results, 
 		}
 	}
 
-	if !o.noGoBench {
-		logf("go test -bench ./internal/respond/")
-		res.GoBench = goBench(ctx, h.root, o.benchtime)
-	}
-	res.Machine.LoadEnd = loadAvg()
-	res.Took = fmtDuration(time.Since(began))
-	res.finish()
-
 	dir := o.out
 	if dir == "" {
 		if o.smoke {
@@ -307,6 +302,17 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) (*results, 
 			dir = filepath.Join(h.root, "bench", "results")
 		}
 	}
+	if o.profile {
+		res.Profiles = h.profileAll(ctx, systems, o, dir, res.Date, logf)
+	}
+	if !o.noGoBench {
+		logf("go test -bench ./internal/respond/")
+		res.GoBench = goBench(ctx, h.root, o.benchtime)
+	}
+	res.Machine.LoadEnd = loadAvg()
+	res.Took = fmtDuration(time.Since(began))
+	res.finish()
+
 	md, err := res.write(dir)
 	if err != nil {
 		return nil, err
@@ -439,6 +445,9 @@ func estimate(o options, systems []*system) time.Duration {
 	perRun += time.Duration(o.memRounds*nMem) * (o.memDuration + 300*time.Millisecond)
 	perRun += time.Duration(o.starts*nMaint) * estStart
 	d := time.Duration(o.runs) * perRun
+	if o.profile {
+		d += time.Duration(len(profileTargets)) * (max(o.duration, 3*time.Second) + 2*time.Second)
+	}
 	if !o.noGoBench {
 		d += estGoBench
 	}
@@ -575,6 +584,9 @@ func (h *harness) findTools(o options, systems []*system, logf func(string, ...a
 	}
 	if need["h2load"] {
 		h.h2load = look("h2load", "h2load")
+	}
+	if o.profile {
+		h.perf = look("perf (Debian's linux-perf)", "perf")
 	}
 	if need["haproxy"] {
 		h.haproxy = look("haproxy", "haproxy", "/usr/sbin/haproxy")

@@ -154,6 +154,7 @@ type results struct {
 	Rows        []row                `json:"rows"`
 	H2Rows      []row                `json:"h2_rows,omitempty"`
 	Goals       []goal               `json:"goals"`
+	Profiles    []profile            `json:"profiles,omitempty"`
 	GoBench     *goBenchResult       `json:"go_bench,omitempty"`
 	Failures    []string             `json:"failures,omitempty"`
 
@@ -611,6 +612,7 @@ func (r *results) markdown() string {
 	}
 	b.WriteString("\n")
 
+	b.WriteString(r.profileMarkdown())
 	if r.GoBench != nil {
 		b.WriteString("## Responder hot path: `go test -run '^$' -bench . -benchmem ./internal/respond/`\n\n")
 		if r.GoBench.Available {
