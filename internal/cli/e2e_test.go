@@ -521,18 +521,48 @@ func TestBinaryServesMetricsOnItsOwnListener(t *testing.T) {
 	}
 }
 
+// TestBinarySpeaksH2C talks HTTP/2 with prior knowledge to the real binary over TCP, with the fast
+// path (ready answers on the fast HTTP/2 path, the rest relayed to net/http) and without it (net/http
+// alone), and wants the same answers from both.
 func TestBinarySpeaksH2C(t *testing.T) {
 	t.Parallel()
-	p := start(t, []string{"MAINTPAGE_H2C=true"}, "serve")
+	fast := start(t, []string{"MAINTPAGE_H2C=true"}, "serve")
+	plain := start(t, []string{"MAINTPAGE_H2C=true", "MAINTPAGE_FAST_PATH=false"}, "serve")
 	tr := &http.Transport{Protocols: new(http.Protocols)}
 	tr.Protocols.SetUnencryptedHTTP2(true)
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://" + p.addr + "/x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.ProtoMajor != 2 || resp.StatusCode != 503 {
-		t.Errorf("got %s %d, want HTTP/2 503", resp.Proto, resp.StatusCode)
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	for _, c := range []struct{ method, path, accept, body string }{
+		{"GET", "/x", "text/html", ""},
+		{"HEAD", "/x", "application/json", ""},
+		{"GET", "/_maintenance/health", "", ""},
+		{"POST", "/form", "", "a=1"},
+	} {
+		var answers [2]string
+		for i, p := range []*proc{fast, plain} {
+			var body io.Reader
+			if c.body != "" {
+				body = strings.NewReader(c.body)
+			}
+			req, _ := http.NewRequest(c.method, "http://"+p.addr+c.path, body)
+			req.Header.Set("Accept", c.accept)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.ProtoMajor != 2 {
+				t.Fatalf("%s %s: %s, %v; want HTTP/2", c.method, c.path, resp.Proto, err)
+			}
+			resp.Header.Del("Date")
+			answers[i] = fmt.Sprintf("%d %v %q", resp.StatusCode, resp.Header, b)
+		}
+		if answers[0] != answers[1] {
+			t.Errorf("%s %s: fast path on:\n%s\noff:\n%s", c.method, c.path, answers[0], answers[1])
+		}
+		if want := map[string]string{"/_maintenance/health": "200"}[c.path]; want == "" && !strings.HasPrefix(answers[0], "503 ") || want != "" && !strings.HasPrefix(answers[0], want+" ") {
+			t.Errorf("%s %s: %s", c.method, c.path, answers[0])
+		}
 	}
 }

@@ -184,7 +184,7 @@ var options = []Option{
 		Help: "also speak HTTP/2 without TLS (behind a proxy that does)",
 		set:  func(c *Config, v string) error { return setBool(&c.H2C, v) }},
 	{Key: "fast_path", Env: "MAINTPAGE_FAST_PATH", Flag: "fast-path", Default: "true",
-		Help: "answer ready maintenance responses to plain HTTP/1.1 requests without net/http's per-request work; anything else is served by net/http",
+		Help: "answer ready maintenance responses to plain HTTP/1.1 requests and h2c streams without net/http's per-request work; anything else is served by net/http",
 		set:  func(c *Config, v string) error { return setBool(&c.FastPath, v) }},
 	{Key: "read_header_timeout", Env: "MAINTPAGE_READ_HEADER_TIMEOUT", Flag: "read-header-timeout", Default: "5s",
 		Help: "time allowed to read a request's headers",

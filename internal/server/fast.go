@@ -72,6 +72,9 @@ type fastListener struct {
 	done         chan struct{}
 	stopOnce     sync.Once
 
+	// h2 serves prior-knowledge HTTP/2 connections (nil: net/http does, as every other handover).
+	h2 *h2Server
+
 	handler                                      *atomic.Pointer[http.Handler]
 	reqLog                                       *reqlog.Logger
 	readHeaderTimeout, idleTimeout, writeTimeout time.Duration
@@ -142,35 +145,12 @@ func (l *fastListener) Accept() (net.Conn, error) {
 }
 
 // laterListener returns the listener of the connections handed over after an answer, for a server
-// of its own; from then on handoff has only the others.
+// of its own; from then on handoff has only the others. It closes on its own: each http.Server must
+// see its own listener closed by its own Shutdown, or it takes the closing for a failure.
 func (l *fastListener) laterListener() net.Listener {
 	l.handoffLater = make(chan net.Conn)
-	return &laterListener{l: l, done: make(chan struct{})}
+	return &chanListener{ch: l.handoffLater, done: make(chan struct{}), addr: l.Addr()}
 }
-
-// laterListener closes on its own: each http.Server must see its own listener closed by its own
-// Shutdown, or it takes the closing for a failure.
-type laterListener struct {
-	l    *fastListener
-	done chan struct{}
-	once sync.Once
-}
-
-func (ll *laterListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-ll.l.handoffLater:
-		return c, nil
-	case <-ll.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (ll *laterListener) Close() error {
-	ll.once.Do(func() { close(ll.done) })
-	return nil
-}
-
-func (ll *laterListener) Addr() net.Addr { return ll.l.Addr() }
 
 // Close stops accepting; net/http calls it on Shutdown.
 func (l *fastListener) Close() error {
@@ -196,19 +176,26 @@ func (l *fastListener) shutdown(deadline <-chan struct{}) {
 		fc.wake()
 	}
 	l.mu.Unlock()
-	finished := make(chan struct{})
-	go func() {
-		l.wg.Wait()
-		close(finished)
-	}()
-	select {
-	case <-finished:
-	case <-deadline:
+	waitOrClose(&l.wg, deadline, func() {
 		l.mu.Lock()
 		for fc := range l.conns {
 			fc.c.Close()
 		}
 		l.mu.Unlock()
+	})
+}
+
+// waitOrClose waits for wg; if deadline comes first, it calls closeAll and waits on.
+func waitOrClose(wg *sync.WaitGroup, deadline <-chan struct{}, closeAll func()) {
+	finished := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-deadline:
+		closeAll()
 		<-finished
 	}
 }
@@ -414,25 +401,7 @@ func (fc *fastConn) write(resp *FastResponse, head, keep bool) bool {
 }
 
 func (fc *fastConn) log(req *FastRequest, resp *FastResponse, start time.Time) {
-	if fc.l.reqLog == nil {
-		return
-	}
-	size := len(resp.Body)
-	if req.Method == http.MethodHead {
-		size = 0
-	}
-	// Every answer of the fast path is a plain maintenance answer: ready bytes, no server logic.
-	e := reqlog.Entry{
-		Method: req.Method, Path: req.Path, Status: resp.Status, Bytes: int64(size),
-		Duration: time.Since(start), Remote: fc.remote, Maintenance: true, Format: resp.Format,
-	}
-	if req.XForwardedFor != "" {
-		// A field of the connection, not a slice literal, so that nothing is allocated.
-		fc.forwarded[0] = req.XForwardedFor
-		e.Forwarded = fc.forwarded[:]
-	}
-	fc.l.reqLog.Log(&e)
-	fc.forwarded[0] = "" // it pointed into the read buffer
+	logFast(fc.l.reqLog, req, resp, fc.remote, start, &fc.forwarded)
 }
 
 // handOver gives the connection to net/http with the bytes already read, unless the server is
@@ -444,6 +413,12 @@ func (fc *fastConn) handOver(read []byte, answered bool) { fc.handOverCarrying(r
 // handOverCarrying hands the connection over with carry for the handler of its first request (see
 // Carried); carry is closed if no handler takes it.
 func (fc *fastConn) handOverCarrying(read []byte, answered bool, carry io.Closer) {
+	if !answered && carry == nil && fc.l.h2.takes(*fc.l.handler.Load()) && bytes.HasPrefix(read, []byte(h2Preface[:16])) {
+		// HTTP/2 with prior knowledge (its preface reads as the request line PRI * HTTP/2.0).
+		fc.forget()
+		fc.l.h2.serve(fc.c, read)
+		return
+	}
 	fc.forget() // from now on net/http's shutdown, not ours, closes it
 	fc.c.SetDeadline(time.Time{})
 	pc := &prefixConn{Conn: fc.c, prefix: bytes.Clone(read)}
@@ -519,13 +494,20 @@ type dateCache struct {
 var dates atomic.Pointer[dateCache]
 
 func dateLine() []byte {
+	return cachedDate(&dates, func(now time.Time) []byte {
+		line := now.UTC().AppendFormat([]byte("Date: "), http.TimeFormat)
+		return append(line, "\r\n"...)
+	})
+}
+
+// cachedDate returns what render makes of the current second, made once a second.
+func cachedDate(cache *atomic.Pointer[dateCache], render func(time.Time) []byte) []byte {
 	now := time.Now()
 	unix := now.Unix()
-	if d := dates.Load(); d != nil && d.unix == unix {
+	if d := cache.Load(); d != nil && d.unix == unix {
 		return d.line
 	}
-	line := now.UTC().AppendFormat([]byte("Date: "), http.TimeFormat)
-	line = append(line, "\r\n"...)
-	dates.Store(&dateCache{unix: unix, line: line})
+	line := render(now)
+	cache.Store(&dateCache{unix: unix, line: line})
 	return line
 }

@@ -85,20 +85,28 @@ func (p *headParser) requestLine(line []byte) bool {
 		return false
 	}
 	target, version, found := bytes.Cut(line, sp)
-	if !found || string(version) != "HTTP/1.1" || len(target) == 0 || target[0] != '/' {
+	if !found || string(version) != "HTTP/1.1" || !fastTarget(target) {
 		return false
-	}
-	for _, c := range target {
-		// No percent-encoding (the path would need decoding), no fragment, nothing outside
-		// visible ASCII.
-		if c <= ' ' || c >= 0x7f || c == '%' || c == '#' {
-			return false
-		}
 	}
 	path, query, _ := bytes.Cut(target, question)
 	r := p.r
 	r.Method, r.Path, r.RawQuery = str(method), str(path), str(query)
 	p.keep = true
+	return true
+}
+
+// fastTarget reports whether an origin-form target is one the fast path takes: no percent-encoding
+// (the path would need decoding), no fragment, nothing outside visible ASCII. HTTP/2's :path is
+// checked the same way.
+func fastTarget(target []byte) bool {
+	if len(target) == 0 || target[0] != '/' {
+		return false
+	}
+	for _, c := range target {
+		if c <= ' ' || c >= 0x7f || c == '%' || c == '#' {
+			return false
+		}
+	}
 	return true
 }
 
@@ -119,6 +127,12 @@ func (p *headParser) header(line []byte) bool {
 			return false
 		}
 	}
+	return p.field(name, value)
+}
+
+// field takes one header field of a request (the name as sent, the value without surrounding
+// whitespace and free of CTLs); HTTP/2 requests are read through it too.
+func (p *headParser) field(name, value []byte) bool {
 	r := p.r
 	var dst *string
 	switch len(name) {

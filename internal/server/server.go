@@ -40,7 +40,10 @@ type Server struct {
 	fast *fastListener // nil when the fast path is off
 	// later serves, with HTTP/1 alone, the connections the fast path hands over after answering
 	// on them, when http speaks h2c too (see handOver); nil otherwise.
-	later   *http.Server
+	later *http.Server
+	// h2 serves prior-knowledge h2c connections when the fast path is on (nil otherwise); the
+	// streams it does not answer go to its inner net/http server.
+	h2      *h2Server
 	handler atomic.Pointer[http.Handler]
 	log     *slog.Logger
 
@@ -88,6 +91,13 @@ func Open(o Options) (*Server, error) {
 			later := s.fast.laterListener()
 			s.wg.Go(func() {
 				if err := s.later.Serve(later); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					s.fail(err)
+				}
+			})
+			s.h2 = newH2Server(o, ln.Addr(), &s.handler, root, o.RequestLog)
+			s.fast.h2 = s.h2
+			s.wg.Go(func() {
+				if err := s.h2.inner.Serve(s.h2.innerLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 					s.fail(err)
 				}
 			})
@@ -152,7 +162,12 @@ func (s *Server) Err() error {
 // connection. It returns the error that stopped the server early, if any.
 func (s *Server) Close(ctx context.Context) error {
 	var stopping sync.WaitGroup
-	for _, hs := range []*http.Server{s.http, s.later} {
+	servers := []*http.Server{s.http, s.later}
+	if s.h2 != nil {
+		servers = append(servers, s.h2.inner)
+		stopping.Go(func() { s.h2.shutdown(ctx.Done()) })
+	}
+	for _, hs := range servers {
 		if hs == nil {
 			continue
 		}
