@@ -376,14 +376,7 @@ func (c *h2Conn) readError(f http2.Frame, err error) bool {
 	var ce http2.ConnectionError
 	switch {
 	case errors.As(err, &se):
-		if mh, ok := f.(*http2.MetaHeadersFrame); ok {
-			// A malformed request's stream was opened and is closed by the reset.
-			c.mu.Lock()
-			if mh.StreamID > c.maxStreamID && mh.StreamID%2 == 1 {
-				c.maxStreamID = mh.StreamID
-			}
-			c.mu.Unlock()
-		}
+		// A malformed header block resets its stream without opening it, as in net/http.
 		c.resetStream(se.StreamID, se.Code)
 		return true
 	case errors.As(err, &ce):
