@@ -104,8 +104,10 @@ type hdr struct{ name, value []byte }
 // maxFastHeaders bounds the headers of a request or response on the fast path; more go the slow way.
 const maxFastHeaders = 48
 
-// fastScratch is what one exchange needs besides the connection's buffer, lent for the exchange
-// only. 8 KiB is a size class of its own (runtime/sizeclasses.go): the array wastes nothing.
+// fastScratch is what one exchange needs besides the connection's buffers, lent only while it is
+// used: while the request's head is rewritten, and from the response's first bytes until the
+// answer is written (not while the upstream is awaited). Its 10568 bytes take the 10880-byte size
+// class (runtime/sizeclasses.go).
 type fastScratch struct {
 	resp [8192]byte
 	hs   [maxFastHeaders]hdr
@@ -126,13 +128,15 @@ func (g *Gate) ForwardFast(x *server.FastExchange) server.FastOutcome {
 	if e.active || e.scoped != nil || g.proxy.trustedPeer(x.Remote) {
 		return server.FastDeclined // maintenance (whole site or a scope), bypasses, trusted forwarding headers: ServeHTTP decides
 	}
+	// The scratch is lent for the head's rewrite only; the response gets one when it comes.
 	sc := scratches.Get().(*fastScratch)
-	defer scratches.Put(sc)
 	var ok bool
-	if x.Out, ok = fp.requestHead(x.Out[:0], x, sc.hs[:0]); !ok {
+	x.Out, ok = fp.requestHead(x.Out[:0], x, sc.hs[:0])
+	scratches.Put(sc)
+	if !ok {
 		return server.FastDeclined
 	}
-	out := fp.exchange(x, x.Out, sc)
+	out := fp.exchange(x, x.Out)
 	if out == server.FastServed {
 		g.out.inc(g.out.proxied)
 	}
@@ -341,49 +345,177 @@ var (
 )
 
 // exchange sends head upstream and answers the client; see the top of this file.
-func (fp *fastProxy) exchange(x *server.FastExchange, head []byte, sc *fastScratch) server.FastOutcome {
+func (fp *fastProxy) exchange(x *server.FastExchange, head []byte) server.FastOutcome {
 	var uc *upConn
-	n := 0
+	var w headWait
 	var err error
+	now := time.Now()
 	for {
 		var reused bool
-		if uc, reused = fp.pool.get(fp.addr); uc == nil {
+		if uc, reused = fp.pool.get(fp.addr, now); uc == nil {
 			c, derr := fp.pool.dial(fp.addr)
 			if derr != nil {
 				return server.FastDeclined // nothing was sent: ReverseProxy dials again and reports
 			}
 			uc = newUpConn(c)
 		}
-		if fp.headerTimeout > 0 {
-			uc.c.SetDeadline(time.Now().Add(fp.headerTimeout))
-		} else {
-			uc.c.SetDeadline(time.Time{})
+		w.client = x.Conn
+		w.start(now, fp.headerTimeout, uc)
+		if err = w.write(uc, head); err == nil {
+			err = w.readHead(uc)
 		}
-		_, err = uc.c.Write(head)
-		if err == nil {
-			n, err = readHead(uc.c, sc.resp[:])
-		}
-		if err != nil && n == 0 && reused && closedIdle(err) {
+		if err != nil && uc.n == 0 && reused && closedIdle(err) {
 			// The upstream closed a pooled connection before answering on it: http.Transport
 			// retries a GET or HEAD on another connection in this case, and so do we.
+			uc.done()
 			uc.c.Close()
 			continue
 		}
 		break
 	}
+	if err == errClientGone {
+		// As the transport does when ReverseProxy's request context ends with the client: the
+		// upstream connection closes, and the client gets nothing more.
+		uc.done()
+		uc.c.Close()
+		return server.FastFailed
+	}
 	if err == nil {
-		var o server.FastOutcome
-		var ok bool
-		if o, ok, n, err = fp.answer(x, uc, sc, n); ok {
+		if o, ok := fp.answer(x, uc, now); ok {
 			return o
 		}
 	}
-	// Anything else is ReverseProxy's to answer, from what the upstream sent.
-	pe := &pending{c: uc.c, err: writeErr(err, n)}
-	pe.lim.r = io.MultiReader(bytes.NewReader(bytes.Clone(sc.resp[:n])), uc.c)
+	// Anything else is ReverseProxy's to answer, from what the upstream sent, within what is left
+	// of the header timeout (the wait's steps are the fast path's own).
+	uc.setDeadline(w.end)
+	pe := &pending{c: uc.c, err: writeErr(err, uc.n)}
+	pe.lim.r = io.MultiReader(bytes.NewReader(bytes.Clone(uc.buffered())), uc.c)
+	uc.done()
 	pe.br = bufio.NewReader(&pe.lim)
 	x.Carry = pe
 	return server.FastHandover
+}
+
+// clientCheckEvery is how often an exchange waiting for the upstream's head looks whether its
+// client is still there: net/http notices a client leaving at once (its background read ends
+// ReverseProxy's context); the fast path's goroutine is busy waiting, so it looks between steps.
+const clientCheckEvery = time.Second
+
+// errClientGone ends an exchange whose client left while it waited for the upstream's head.
+var errClientGone = errors.New("gate: the client left while the upstream's head was awaited")
+
+// headWait bounds the write of a request and the read of its response head by the header
+// timeout, as the transport's ResponseHeaderTimeout does, in steps of about clientCheckEvery
+// after each of which the client's connection is looked at.
+//
+// A step's deadline is kept from one request to the next while it is between half a step and a
+// step away and within the header timeout, so that a connection carrying many requests a second
+// sets one a few times a second, not once per request (each is a timer the runtime moves under a
+// lock).
+type headWait struct {
+	end    time.Time // the header timeout; zero: none
+	client net.Conn
+}
+
+func (w *headWait) start(now time.Time, timeout time.Duration, uc *upConn) {
+	w.end = time.Time{}
+	if timeout > 0 {
+		w.end = now.Add(timeout)
+	}
+	if dl := uc.dl; !dl.Before(now.Add(clientCheckEvery/2)) && !dl.After(now.Add(clientCheckEvery)) &&
+		(w.end.IsZero() || !dl.After(w.end)) {
+		return
+	}
+	w.step(now, uc)
+}
+
+func (w *headWait) step(now time.Time, uc *upConn) {
+	d := now.Add(clientCheckEvery)
+	if !w.end.IsZero() && w.end.Before(d) {
+		d = w.end
+	}
+	uc.setDeadline(d)
+}
+
+// again is called when a step's deadline passed: it reports errClientGone, the timeout itself when
+// the header timeout is over, or nil after setting the next step.
+func (w *headWait) again(uc *upConn, timeout error) error {
+	now := time.Now()
+	if !w.end.IsZero() && !now.Before(w.end) {
+		return timeout
+	}
+	if clientGone(w.client) {
+		return errClientGone
+	}
+	w.step(now, uc)
+	return nil
+}
+
+func (w *headWait) write(uc *upConn, head []byte) error {
+	for {
+		m, err := uc.c.Write(head)
+		if err == nil || !isTimeout(err) {
+			return err
+		}
+		if err = w.again(uc, err); err != nil {
+			return err
+		}
+		head = head[m:]
+	}
+}
+
+// readHead reads until a CRLF CRLF is buffered; a bare LF or a head larger than the scratch stops
+// it with errHeadTooOdd (the bytes are kept for the slow path).
+func (w *headWait) readHead(uc *upConn) error {
+	for {
+		from := max(uc.n-3, 0)
+		err := uc.raw.Read(uc.readFn)
+		if err != nil {
+			if oe, ok := err.(*net.OpError); ok {
+				oe.Op = "read" // as conn.Read says it, not "raw-read"
+			}
+			if isTimeout(err) {
+				if err = w.again(uc, err); err == nil {
+					continue
+				}
+			}
+			return err
+		}
+		buf := uc.buffered()
+		if k := bytes.Index(buf[from:], crlfcrlf); k >= 0 {
+			if bareLFIn(buf[:from+k]) {
+				return errHeadTooOdd
+			}
+			return nil
+		}
+		if uc.rerr != nil {
+			return uc.rerr
+		}
+		if len(buf) == len(uc.sc.resp) || bareLFIn(buf) {
+			return errHeadTooOdd
+		}
+	}
+}
+
+// clientGone reports whether the client closed its connection or it failed, as net/http's
+// background read would notice: a peek that finds the end of the stream or an error. Bytes
+// waiting (a pipelined request) say nothing either way, as for net/http, which stops looking then.
+func clientGone(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	gone := false
+	err = raw.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		gone = n == 0 && err == nil || err != nil && err != syscall.EAGAIN && err != syscall.EINTR
+	})
+	return gone || err != nil
 }
 
 // writeErr keeps an error only when no response byte came: then the response cannot be read and
@@ -403,29 +535,6 @@ func closedIdle(err error) bool {
 // errHeadTooOdd is readHead's way of saying "not a head the fast path reads" (bare LF, too big).
 var errHeadTooOdd = errors.New("response head for the slow path")
 
-// readHead reads into buf until a CRLF CRLF is buffered and returns how many bytes it read; a bare
-// LF or a head larger than buf stops it with errHeadTooOdd (the bytes are kept for the slow path).
-func readHead(c net.Conn, buf []byte) (int, error) {
-	n := 0
-	for {
-		m, err := c.Read(buf[n:])
-		from := max(n-3, 0)
-		n += m
-		if k := bytes.Index(buf[from:n], crlfcrlf); k >= 0 {
-			if bareLFIn(buf[:from+k]) {
-				return n, errHeadTooOdd
-			}
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-		if n == len(buf) || bareLFIn(buf[:n]) {
-			return n, errHeadTooOdd
-		}
-	}
-}
-
 func bareLFIn(b []byte) bool {
 	for i, c := range b {
 		if c == '\n' && (i == 0 || b[i-1] != '\r') {
@@ -436,23 +545,26 @@ func bareLFIn(b []byte) bool {
 }
 
 // answer writes a simple response back and reports ok; ok false means nothing was written and the
-// response, of which n bytes are buffered, is for the slow path (err: how reading it ended).
-func (fp *fastProxy) answer(x *server.FastExchange, uc *upConn, sc *fastScratch, n int) (o server.FastOutcome, ok bool, _ int, err error) {
+// response, of which uc.n bytes are buffered in uc.sc, is for the slow path.
+func (fp *fastProxy) answer(x *server.FastExchange, uc *upConn, now time.Time) (o server.FastOutcome, ok bool) {
+	sc, n := uc.sc, uc.n
 	end := bytes.Index(sc.resp[:n], crlfcrlf)
 	r, simple := fp.parseResponse(sc.resp[:end+2], sc.hs[:0])
 	if !simple {
-		return 0, false, n, nil
+		return 0, false
 	}
 	head := x.Req.Method == http.MethodHead
 	if !head && r.length > 0 && !r.haveType && !r.hasCE {
-		return 0, false, n, nil // net/http would sniff a Content-Type from the first write
+		return 0, false // net/http would sniff a Content-Type from the first write
 	}
 	bodyLen := r.length
 	if head {
 		bodyLen = 0 // a response to HEAD has no body, whatever its Content-Length says
 	}
-	fp.bodyDeadline(uc)
 	bodyStart := end + 4
+	if int64(n) < int64(bodyStart)+bodyLen {
+		fp.bodyDeadline(uc) // more to read: the body's time, no longer the head's
+	}
 	// A body that fits is read whole before anything is written, so that an upstream failing
 	// half-way leaves the client's connection untouched for ReverseProxy's answer, as with the
 	// transport; a larger one streams, as ReverseProxy streams it.
@@ -461,7 +573,8 @@ func (fp *fastProxy) answer(x *server.FastExchange, uc *upConn, sc *fastScratch,
 			m, rerr := uc.c.Read(sc.resp[n:want])
 			n += m
 			if rerr != nil && int64(n) < want {
-				return 0, false, n, nil // ReadResponse meets the same end again
+				uc.n = n
+				return 0, false // ReadResponse meets the same end again
 			}
 		}
 	}
@@ -492,34 +605,38 @@ func (fp *fastProxy) answer(x *server.FastExchange, uc *upConn, sc *fastScratch,
 	body = body[:min(int64(len(body)), bodyLen)]
 	sc.bufs[0], sc.bufs[1] = dst, body
 	sc.out = sc.bufs[:]
-	_, err = sc.out.WriteTo(x.Conn)
+	_, err := sc.out.WriteTo(x.Conn)
 	sc.bufs[0], sc.bufs[1] = nil, nil
+	uc.done() // nothing in the scratch is needed any more
 	if err != nil {
 		uc.c.Close()
-		return server.FastFailed, true, n, nil
+		return server.FastFailed, true
 	}
 	x.Status, x.Bytes = r.status, bodyLen
 	if rest := bodyLen - int64(len(body)); rest > 0 {
 		// The rest of a large body goes from one socket to the other (splice on Linux).
 		if _, err := io.CopyN(x.Conn, uc.c, rest); err != nil {
 			uc.c.Close()
-			return server.FastFailed, true, n, nil
+			return server.FastFailed, true
 		}
 	}
 	if extra || r.close {
 		uc.c.Close() // never reuse a connection whose next bytes are not a response's first
 	} else {
-		fp.pool.put(fp.addr, uc)
+		fp.pool.put(fp.addr, uc, now)
 	}
-	return server.FastServed, true, n, nil
+	return server.FastServed, true
 }
 
 func (fp *fastProxy) bodyDeadline(uc *upConn) {
-	if fp.bodyTimeout > 0 {
-		uc.c.SetDeadline(time.Now().Add(fp.bodyTimeout))
-	} else {
-		uc.c.SetDeadline(time.Time{})
+	uc.setDeadline(deadline(fp.bodyTimeout))
+}
+
+func deadline(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
 	}
+	return time.Now().Add(d)
 }
 
 // fastResponse is what parseResponse learnt of a simple response head.

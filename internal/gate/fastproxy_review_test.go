@@ -158,3 +158,38 @@ func TestFastProxyPoolDropsConnectionsTheUpstreamClosed(t *testing.T) {
 		}
 	}
 }
+
+// A client that leaves while its request waits for the upstream's head must free the upstream
+// connection well before the header timeout, as with ReverseProxy, whose context net/http's
+// background read ends at once; a client that stays must not be cut off by that watch.
+func TestProxyLetsGoOfUpstreamWhenClientLeavesBeforeTheHead(t *testing.T) {
+	t.Parallel()
+	for _, fast := range []bool{false, true} {
+		name := map[bool]string{false: "ReverseProxy", true: "fast path"}[fast]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			addr, closed := holdingUpstream(t, "", nil) // reads the request, answers nothing
+			_, gateAddr := openGate(t, "http://"+addr, fast, map[string]string{"upstream_header_timeout": "1m"})
+			c, err := net.Dial("tcp", gateAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: example.com\r\n\r\n")
+			// Longer than the fast path's step between looks at the client.
+			select {
+			case <-closed:
+				t.Fatal("the upstream connection closed while the client was still waiting")
+			case <-time.After(clientCheckEvery + 500*time.Millisecond):
+			}
+			c.Close()
+			left := time.Now()
+			select {
+			case <-closed:
+				t.Logf("the upstream connection closed %v after the client left", time.Since(left).Round(time.Millisecond))
+			case <-time.After(20 * time.Second):
+				t.Fatal("the upstream connection was still open 20 s after the client left (header timeout 1 min); want it closed within a few seconds")
+			}
+		})
+	}
+}

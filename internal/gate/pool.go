@@ -1,7 +1,9 @@
 package gate
 
 import (
+	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -23,42 +25,97 @@ type UpstreamPool struct {
 // sweepEvery is how often idle connections are checked; the check is one non-blocking peek each.
 const sweepEvery = 2 * time.Second
 
-// upConn is one upstream connection and when it went idle.
+// upConn is one upstream connection: when it went idle, and while a response head is read, the
+// scratch it is read into and how far.
 type upConn struct {
 	c     net.Conn
 	since time.Time
-	// For waiting: a peek at the socket, set up once per connection so that it allocates nothing.
-	raw    syscall.RawConn
-	peekFn func(fd uintptr) bool
+	raw   syscall.RawConn
+	// Set up once per connection so that neither allocates.
+	peekFn func(fd uintptr)
+	readFn func(fd uintptr) bool
 	peekB  [1]byte
 	waits  bool
+
+	sc   *fastScratch // nil until the response's first bytes are there
+	n    int          // bytes of sc.resp read
+	rerr error        // how the last read ended, when it failed
+	dl   time.Time    // the deadline last set; zero: none
+}
+
+// setDeadline sets the connection's read and write deadline to t.
+func (uc *upConn) setDeadline(t time.Time) {
+	uc.dl = t
+	uc.c.SetDeadline(t)
 }
 
 func newUpConn(c net.Conn) *upConn {
 	uc := &upConn{c: c}
-	if sc, ok := c.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			uc.raw, uc.peekFn = raw, uc.peek
-		}
-	}
+	// Every connection the pool dials is a *net.TCPConn.
+	uc.raw, _ = c.(syscall.Conn).SyscallConn()
+	uc.peekFn, uc.readFn = uc.peek, uc.readSome
 	return uc
 }
 
-func (uc *upConn) peek(fd uintptr) bool {
+func (uc *upConn) peek(fd uintptr) {
 	n, _, err := syscall.Recvfrom(int(fd), uc.peekB[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	uc.waits = n > 0 || err == nil || err != syscall.EAGAIN
-	return true
+}
+
+// readSome is one read(2) of the response for raw.Read: false (wait for the socket) while there
+// is nothing to read. The scratch is taken only once the bytes are there, and given back while
+// there is nothing in it, so that a request waiting for its upstream holds no buffer: at 1000
+// connections almost every request is waiting, and only the few running need one.
+func (uc *upConn) readSome(fd uintptr) bool {
+	if uc.sc == nil {
+		uc.sc = scratches.Get().(*fastScratch)
+	}
+	for {
+		m, err := syscall.Read(int(fd), uc.sc.resp[uc.n:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			if uc.n == 0 {
+				uc.done()
+			}
+			return false
+		case err != nil:
+			// As conn.Read reports it.
+			uc.rerr = &net.OpError{Op: "read", Net: "tcp", Source: uc.c.LocalAddr(), Addr: uc.c.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+		case m == 0:
+			uc.rerr = io.EOF
+		default:
+			uc.n += m
+		}
+		return true
+	}
+}
+
+// buffered is what was read of the response.
+func (uc *upConn) buffered() []byte {
+	if uc.sc == nil {
+		return nil
+	}
+	return uc.sc.resp[:uc.n]
+}
+
+// done gives the scratch back and forgets the exchange's reading.
+func (uc *upConn) done() {
+	if uc.sc != nil {
+		scratches.Put(uc.sc)
+		uc.sc = nil
+	}
+	uc.n, uc.rerr = 0, nil
 }
 
 // unsolicited reports whether the idle connection has bytes or an end of stream waiting. Either
 // means it cannot carry the next request: an upstream that closed it, or one that sent more than
 // its last response announced (read as the next request's response, that would desync the two).
 // It is what nginx's keepalive module does on a cached connection's read event, done at reuse.
+// Control, not Read: a deadline left from the last request does not matter here.
 func (uc *upConn) unsolicited() bool {
-	if uc.raw == nil {
-		return false
-	}
-	if err := uc.raw.Read(uc.peekFn); err != nil {
+	if err := uc.raw.Control(uc.peekFn); err != nil {
 		return true
 	}
 	return uc.waits
@@ -79,12 +136,27 @@ func NewUpstreamPool(dialTimeout time.Duration) *UpstreamPool {
 	}
 }
 
-func (p *UpstreamPool) dial(addr string) (net.Conn, error) { return p.dialer.Dial("tcp", addr) }
+// dial connects to addr on a goroutine of its own, which ends with the dial. The dialler runs
+// deep (resolver, socket options, the connect's wait): on the connection's goroutine it would
+// grow that stack from 4 to 8 KiB, kept for as long as the client stays — 4 MiB more at 1000
+// connections, for a dial that happens once per upstream connection.
+func (p *UpstreamPool) dial(addr string) (net.Conn, error) {
+	type dialed struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		c, err := p.dialer.Dial("tcp", addr)
+		ch <- dialed{c, err}
+	}()
+	d := <-ch
+	return d.c, d.err
+}
 
 // get takes the most recently used idle connection to addr that can carry a request; nil when
 // there is none.
-func (p *UpstreamPool) get(addr string) (uc *upConn, reused bool) {
-	now := time.Now()
+func (p *UpstreamPool) get(addr string, now time.Time) (uc *upConn, reused bool) {
 	for {
 		p.mu.Lock()
 		cs := p.idle[addr]
@@ -103,11 +175,10 @@ func (p *UpstreamPool) get(addr string) (uc *upConn, reused bool) {
 	}
 }
 
-// put keeps uc for the next request to addr, or closes it when the pool is full.
-func (p *UpstreamPool) put(addr string, uc *upConn) {
-	uc.since = time.Now()
-	// A deadline left from the request would fail the reuse check once it passes.
-	uc.c.SetDeadline(time.Time{})
+// put keeps uc for the next request to addr, or closes it when the pool is full. now is when its
+// last exchange began: a little before it went idle, so that it ages out a little early, never late.
+func (p *UpstreamPool) put(addr string, uc *upConn, now time.Time) {
+	uc.since = now
 	p.mu.Lock()
 	cs := p.idle[addr]
 	if len(cs) < maxIdlePerHost {
