@@ -186,24 +186,25 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// measured is what a ratio is taken between: one wrk or h2load run's figures.
+// measured is what a ratio is taken between: one wrk or h2load run's figures. Latency is wrk's
+// p99, or h2load's mean time for a request (it gives no percentiles).
 type measured struct {
-	RPS, P99ms float64
+	RPS, Latency float64
 }
 
 // at finds one system's measured run in one round of one run: a wrk cell, or for the HTTP/2
-// systems an h2load one (conns is then ignored; its latency figure is the mean).
+// systems an h2load one (conns is then ignored).
 func (r *results) at(id string, run, round, conns int) *measured {
 	for i := range r.Cells {
 		c := &r.Cells[i]
 		if c.System == id && c.Run == run && c.Round == round && c.Conns == conns && c.Result != nil && c.Error == "" {
-			return &measured{RPS: c.Result.RPS, P99ms: c.Result.P99ms}
+			return &measured{RPS: c.Result.RPS, Latency: c.Result.P99ms}
 		}
 	}
 	for i := range r.H2Cells {
 		c := &r.H2Cells[i]
 		if c.System == id && c.Run == run && c.Round == round && c.Result != nil && c.Error == "" {
-			return &measured{RPS: c.Result.RPS, P99ms: c.Result.MeanMs}
+			return &measured{RPS: c.Result.RPS, Latency: c.Result.MeanMs}
 		}
 	}
 	return nil
@@ -293,7 +294,7 @@ func (r *results) pairedRuns(id, other string, conns int, f func(a, b *measured)
 }
 
 func rpsRatio(a, b *measured) float64 { return a.RPS / b.RPS }
-func p99Ratio(a, b *measured) float64 { return a.P99ms / b.P99ms }
+func p99Ratio(a, b *measured) float64 { return a.Latency / b.Latency }
 
 func (r *results) row(id string, conns int) *row {
 	for i := range r.Rows {
