@@ -448,7 +448,11 @@ func estimate(o options, systems []*system) time.Duration {
 	if o.profile {
 		d += time.Duration(len(profileTargets)) * (max(o.duration, 3*time.Second) + 2*time.Second)
 	}
-	if !o.noGoBench {
+	switch {
+	case o.noGoBench:
+	case o.benchtime != "":
+		d += estGoBench / 3 // --smoke's 100x: the build, and little else
+	default:
 		d += estGoBench
 	}
 	return d
