@@ -361,9 +361,8 @@ func (fp *fastProxy) exchange(x *server.FastExchange, head []byte) server.FastOu
 		}
 		w.client = x.Conn
 		w.start(now, fp.headerTimeout, uc)
-		if err = w.write(uc, head); err == nil {
-			err = w.readHead(uc)
-		}
+		uc.out = head // written by readHead's first read (see readSome)
+		err = w.readHead(uc)
 		if err != nil && uc.n == 0 && reused && closedIdle(err) {
 			// The upstream closed a pooled connection before answering on it: http.Transport
 			// retries a GET or HEAD on another connection in this case, and so do we.
@@ -464,12 +463,23 @@ func (w *headWait) write(uc *upConn, head []byte) error {
 	}
 }
 
-// readHead reads until a CRLF CRLF is buffered; a bare LF or a head larger than the scratch stops
-// it with errHeadTooOdd (the bytes are kept for the slow path).
+// readHead writes uc.out and reads until a CRLF CRLF is buffered; a bare LF or a head larger than
+// the scratch stops it with errHeadTooOdd (the bytes are kept for the slow path).
 func (w *headWait) readHead(uc *upConn) error {
 	for {
 		from := max(uc.n-3, 0)
 		err := uc.raw.Read(uc.readFn)
+		if uc.werr != nil {
+			return uc.werr
+		}
+		if rest := uc.out; err == nil && len(rest) > 0 {
+			// The socket took only part of the head: the rest waits for room, step by step.
+			uc.out = nil
+			if err := w.write(uc, rest); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			if oe, ok := err.(*net.OpError); ok {
 				oe.Op = "read" // as conn.Read says it, not "raw-read"

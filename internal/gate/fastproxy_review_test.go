@@ -193,3 +193,70 @@ func TestProxyLetsGoOfUpstreamWhenClientLeavesBeforeTheHead(t *testing.T) {
 		})
 	}
 }
+
+// A request head the upstream's socket cannot take at once (its buffers full: an upstream that is
+// not reading yet) is written whole once there is room, and its answer read after it: the head is
+// written from the read's first attempt (see readSome), and the rest must not be lost there.
+func TestFastProxyHeadWrittenWhenTheSocketHasRoom(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	// Fill the buffers between the two until not even one byte goes through.
+	filler := make([]byte, 64<<10)
+	filled := 0
+	for size := len(filler); size > 0; size /= 4 {
+		for {
+			c.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
+			m, err := c.Write(filler[:size])
+			filled += m
+			if err != nil {
+				break
+			}
+		}
+	}
+	c.SetWriteDeadline(time.Time{})
+	head := []byte("GET /after-the-filler HTTP/1.1\r\nHost: up\r\n\r\n")
+	const answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	got := make(chan string, 1)
+	go func() {
+		time.Sleep(200 * time.Millisecond) // the gate finds the socket full first
+		if _, err := io.ReadFull(peer, make([]byte, filled)); err != nil {
+			got <- err.Error()
+			return
+		}
+		b := make([]byte, len(head))
+		if _, err := io.ReadFull(peer, b); err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- string(b)
+		io.WriteString(peer, answer)
+	}()
+	uc := newUpConn(c)
+	defer uc.done()
+	w := headWait{client: c}
+	w.start(time.Now(), 10*time.Second, uc)
+	uc.out = head
+	if err := w.readHead(uc); err != nil {
+		t.Fatalf("readHead: %v", err)
+	}
+	if g := <-got; g != string(head) {
+		t.Errorf("the upstream read %q after the filler, want the head %q", g, head)
+	}
+	if g := string(uc.buffered()); g != answer {
+		t.Errorf("read %q, want the answer %q", g, answer)
+	}
+}

@@ -37,6 +37,8 @@ type upConn struct {
 	peekB  [1]byte
 	waits  bool
 
+	out  []byte       // the request's head, until readSome has written it
+	werr error        // how writing it failed
 	sc   *fastScratch // nil until the response's first bytes are there
 	n    int          // bytes of sc.resp read
 	rerr error        // how the last read ended, when it failed
@@ -66,7 +68,30 @@ func (uc *upConn) peek(fd uintptr) {
 // is nothing to read. The scratch is taken only once the bytes are there, and given back while
 // there is nothing in it, so that a request waiting for its upstream holds no buffer: at 1000
 // connections almost every request is waiting, and only the few running need one.
+//
+// With the request's head in out, it first writes that and waits without a read: no answer can
+// be there yet, and conn.Write then conn.Read would spend a read(2) learning so (EAGAIN) on every
+// request. Writing after raw.Read has armed the wait, not before, is what makes this safe: the
+// answer's readiness cannot come before the wait that looks for it. A head the socket does not
+// take at once (out still set, or werr) is the caller's to finish with conn.Write.
 func (uc *upConn) readSome(fd uintptr) bool {
+	for len(uc.out) > 0 {
+		m, err := syscall.Write(int(fd), uc.out)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return true
+		case err != nil:
+			uc.werr = uc.opError("write", err)
+			return true
+		}
+		uc.out = uc.out[m:]
+		if len(uc.out) == 0 {
+			uc.out = nil
+			return false
+		}
+	}
 	if uc.sc == nil {
 		uc.sc = scratches.Get().(*fastScratch)
 	}
@@ -81,8 +106,7 @@ func (uc *upConn) readSome(fd uintptr) bool {
 			}
 			return false
 		case err != nil:
-			// As conn.Read reports it.
-			uc.rerr = &net.OpError{Op: "read", Net: "tcp", Source: uc.c.LocalAddr(), Addr: uc.c.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+			uc.rerr = uc.opError("read", err)
 		case m == 0:
 			uc.rerr = io.EOF
 		default:
@@ -90,6 +114,11 @@ func (uc *upConn) readSome(fd uintptr) bool {
 		}
 		return true
 	}
+}
+
+// opError is err as conn.Read and conn.Write report it.
+func (uc *upConn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: uc.c.LocalAddr(), Addr: uc.c.RemoteAddr(), Err: os.NewSyscallError(op, err)}
 }
 
 // buffered is what was read of the response.
@@ -106,7 +135,7 @@ func (uc *upConn) done() {
 		scratches.Put(uc.sc)
 		uc.sc = nil
 	}
-	uc.n, uc.rerr = 0, nil
+	uc.n, uc.rerr, uc.out, uc.werr = 0, nil, nil, nil
 }
 
 // unsolicited reports whether the idle connection has bytes or an end of stream waiting. Either
