@@ -104,6 +104,8 @@ type goal struct {
 	Measured string    `json:"measured"`
 	PerRun   []float64 `json:"per_run,omitempty"`
 	Met      string    `json:"met"` // yes, NO (with how many runs met it), or not measured
+	// Load is the range of the 1-minute load average before and after the loads it was measured on.
+	Load string `json:"loadavg,omitempty"`
 }
 
 type machine struct {
@@ -437,6 +439,7 @@ func (r *results) goals() []goal {
 	}
 	ratio := func(name, source, target, id, other string, conns int, f func(a, b *measured) float64, ok func(float64) bool) {
 		add(name, source, target, r.pairedRuns(id, other, conns, f), ok, fmtX, whyNot(id, other, conns))
+		gs[len(gs)-1].Load = r.loadOf(conns, id, other)
 	}
 	peak := func(name, source, target, id string, conns int, limit float64) {
 		var xs []float64
@@ -444,6 +447,7 @@ func (r *results) goals() []goal {
 			xs = r.peakRuns(id, conns)
 		}
 		add(name, source, target, xs, func(v float64) bool { return v <= limit }, fmtMiB, whyNot(id, id, conns))
+		gs[len(gs)-1].Load = r.loadOf(conns, id)
 	}
 	atLeast := func(x float64) func(float64) bool { return func(v float64) bool { return v >= x } }
 	atMost := func(x float64) func(float64) bool { return func(v float64) bool { return v <= x } }
@@ -464,20 +468,61 @@ func (r *results) goals() []goal {
 	why := "not measured (--memory-rounds 0, or maintpage not selected)"
 	add(fmt.Sprintf("maintenance page peak RSS, c=%d, long-lived process (VmHWM after round %d)", r.MemoryConns, r.MemoryRounds),
 		i11, "≤ 24 MiB", r.lastHWM("maintpage"), atMost(24), fmtMiB, why)
+	gs[len(gs)-1].Load = r.memLoad("maintpage")
 	ratio(fmt.Sprintf("h2c maintenance page req/s ÷ the faster nginx http2 (h2load -c %d -m %d)", h2Clients, h2Streams), i11, "≥ 0.8×",
 		"maintpage-h2c", "nginx-h2", 0, rpsRatio, atLeast(0.8))
 	for _, c := range r.Conns {
 		ratio(fmt.Sprintf("default request log (summary) req/s ÷ log off, c=%d", c), i15, "≥ 0.95×", "maintpage-log-summary", "maintpage", c, rpsRatio, atLeast(0.95))
 		add(fmt.Sprintf("default request log (summary) peak RSS ÷ log off, c=%d", c), i15, "≤ 1.05×",
 			r.rssRatioRuns("maintpage-log-summary", "maintpage", c), atMost(1.05), fmtX, whyNot("maintpage-log-summary", "maintpage", c))
+		gs[len(gs)-1].Load = r.loadOf(c, "maintpage-log-summary", "maintpage")
 	}
 	// Kept from the earlier goals, with the reason.
 	add(fmt.Sprintf("gate peak RSS, c=%d, long-lived process (VmHWM after round %d)", r.MemoryConns, r.MemoryRounds),
 		"kept: issue 11's 40 MiB on the process that has served every round", "≤ 40 MiB", r.lastHWM("gate"), atMost(40), fmtMiB,
 		"not measured (--memory-rounds 0, or gate not selected)")
+	gs[len(gs)-1].Load = r.memLoad("gate")
 	add("maintpage start-up, exec to the first 503", "kept: a route switch waits for it (first benchmark)", "≤ 50 ms",
 		r.StartupRuns["maintpage"], atMost(50), fmtMs, "not measured")
 	return gs
+}
+
+// loadOf is the range of the 1-minute load average before and after every load of the systems
+// (and the systems a reference stands for) at conns (0: the h2load runs), or "" when there was none.
+func (r *results) loadOf(conns int, ids ...string) string {
+	var all []string
+	for _, id := range ids {
+		for _, x := range append(references[id], id) {
+			for _, c := range r.Cells {
+				if c.System == x && c.Conns == conns && c.Result != nil {
+					all = append(all, c.LoadBefore, c.LoadAfter)
+				}
+			}
+			for _, c := range r.H2Cells {
+				if c.System == x && conns == 0 && c.Result != nil {
+					all = append(all, c.LoadBefore, c.LoadAfter)
+				}
+			}
+		}
+	}
+	if len(all) == 0 {
+		return ""
+	}
+	return loadSpan(all)
+}
+
+// memLoad is loadOf for id's rounds in the long-lived section.
+func (r *results) memLoad(id string) string {
+	var all []string
+	for _, m := range r.Memory {
+		if m.System == id && m.Error == "" {
+			all = append(all, m.LoadBefore, m.LoadAfter)
+		}
+	}
+	if len(all) == 0 {
+		return ""
+	}
+	return loadSpan(all)
 }
 
 // peakRuns is, per run, id's largest peak RSS at conns over the run's rounds, in MiB.
@@ -545,6 +590,14 @@ func (r *results) markdown() string {
 		"over a run's rounds. wrk runs on the same %d cores as the server and takes a share of them.\n\n",
 		r.Runs, benchPath, r.Rounds, r.Duration, r.Warmup, m.Cores)
 
+	fmt.Fprintf(&b, "## Goals\n\nThe tables below give every figure. Each goal is judged in every run (the run's median over its rounds; peak RSS: the run's largest) and met only when every run met it. "+
+		"Measured: the median over %d run(s), with the range over runs in brackets.\n\n", r.Runs)
+	b.WriteString("| goal | from | target | measured | met | 1-minute load during |\n|---|---|---|---|---|--:|\n")
+	for _, g := range r.Goals {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", g.Goal, g.Source, g.Target, mdEscape(g.Measured), g.Met, g.Load)
+	}
+	b.WriteString("\n")
+
 	names := map[string]string{}
 	for _, s := range allSystems() {
 		names[s.ID] = s.Name
@@ -604,14 +657,6 @@ func (r *results) markdown() string {
 		}
 		b.WriteString("\n")
 	}
-
-	fmt.Fprintf(&b, "## Goals\n\nEach goal is judged in every run (the run's median over its rounds; peak RSS: the run's largest) and met only when every run met it. "+
-		"Measured: the median over %d run(s), with the range over runs in brackets.\n\n", r.Runs)
-	b.WriteString("| goal | from | target | measured | met |\n|---|---|---|---|---|\n")
-	for _, g := range r.Goals {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", g.Goal, g.Source, g.Target, mdEscape(g.Measured), g.Met)
-	}
-	b.WriteString("\n")
 
 	b.WriteString(r.profileMarkdown())
 	if r.GoBench != nil {
