@@ -3,5 +3,7 @@
 // lines. Its modes decide what reaches the log during a window, when the same maintenance answer
 // is given thousands of times a second: every request, a sample of the plain maintenance answers,
 // or a periodic summary of them — with every other request (reserved paths, bypassed and proxied
-// requests, errors) always written in full.
+// requests, errors) always written in full. A server that answers many requests on a connection
+// logs through the connection's Conn, with which the summary counts an answer like the one before
+// on that connection with one atomic add.
 package reqlog

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,7 +162,7 @@ func (l *Logger) run(flushEvery, summaryEvery time.Duration) {
 		case <-flush.C:
 			l.w.flush()
 		case <-summaries:
-			l.writeSummary()
+			l.writeSummary(false)
 		}
 	}
 }
@@ -174,7 +175,7 @@ func (l *Logger) Close() error {
 		close(l.stop)
 		<-l.done
 		if l.sum != nil {
-			l.writeSummary()
+			l.writeSummary(true)
 		}
 		l.w.close()
 	})
@@ -205,7 +206,10 @@ func (l *Logger) Log(e *Entry) {
 		if !e.Maintenance {
 			l.line(e, 0)
 		}
-		l.sum.add(e)
+		if !l.sum.add(e) && e.Maintenance {
+			// Close took the last summary after the check above.
+			l.line(e, 0)
+		}
 	}
 }
 
@@ -219,16 +223,43 @@ func (l *Logger) line(e *Entry, sampled int) {
 	}
 }
 
-func (l *Logger) writeSummary() {
+func (l *Logger) writeSummary(final bool) {
 	now := l.clock.now()
-	s := l.sum.take()
+	s := l.sum.take(final)
 	interval := now.Sub(l.sumStart)
 	l.sumStart = now
 	if s.requests == 0 {
 		return
 	}
+	l.writeTotals(slog.String("interval", interval.Round(time.Millisecond).String()), s)
+}
+
+// writeLate writes a summary line of its own for n answers a connection counted after Close took
+// the last summary (it has no interval).
+func (l *Logger) writeLate(r *run, n uint64) {
+	name := strconv.Itoa(r.status)
+	if r.statusIndex == 0 {
+		name = "other"
+	}
+	path := string(r.path[:r.pathLen])
+	if r.pathCut {
+		path += "…"
+	}
+	t := totals{requests: n, maintenance: n,
+		status:  []slog.Attr{slog.Uint64(name, n)},
+		formats: []slog.Attr{slog.Uint64(formatNames[r.formatIndex], n)},
+		paths:   []slog.Attr{slog.Uint64(path, n)},
+	}
+	if r.hasNet {
+		t.networks = []slog.Attr{slog.Uint64(networkString(string(r.net[:])), n)}
+	}
+	l.writeTotals(slog.Attr{}, t)
+}
+
+// writeTotals writes one summary line; interval is left out when empty.
+func (l *Logger) writeTotals(interval slog.Attr, s totals) {
 	attrs := []slog.Attr{
-		slog.String("interval", interval.Round(time.Millisecond).String()),
+		interval,
 		slog.Uint64("requests", s.requests),
 		slog.Uint64("maintenance", s.maintenance),
 		slog.Uint64("logged", s.requests-s.maintenance),

@@ -53,10 +53,17 @@ func hash[K string | []byte](k K) uint64 {
 type summary struct {
 	shards  [8]shard
 	trusted []netip.Prefix // proxies whose X-Forwarded-For names the client
+	next    atomic.Uint64  // spreads Conns over the shards
 }
 
 type shard struct {
+	// connsMu guards conns, the connections counting into this shard (see Conn); it is taken
+	// before a Conn's mu, which is taken before mu.
+	connsMu sync.Mutex
+	conns   *Conn
+
 	mu          sync.Mutex
+	final       bool     // the last summary has taken this shard: nothing more may be counted in it
 	peers       [16]peer // the networks of recent peers: parsing an address costs more than the rest
 	requests    uint64
 	maintenance uint64
@@ -95,10 +102,15 @@ type peer struct {
 	ok      bool
 }
 
-func (s *summary) add(e *Entry) {
+// add counts e; it returns false, counting nothing, once the last summary is taken.
+func (s *summary) add(e *Entry) bool {
 	h := hash(e.Remote)
 	sh := &s.shards[h%uint64(len(s.shards))]
 	sh.mu.Lock()
+	if sh.final {
+		sh.mu.Unlock()
+		return false
+	}
 	p := &sh.peers[h/uint64(len(s.shards))%uint64(len(sh.peers))]
 	if int(p.n) != len(e.Remote) || string(p.addr[:p.n]) != e.Remote {
 		p.n = uint8(copy(p.addr[:], e.Remote))
@@ -120,16 +132,40 @@ func (s *summary) add(e *Entry) {
 		sh.maintenance++
 		sh.formats[formatIndex(e.Format)]++
 	}
-	st := e.Status
-	if st < 100 || st >= len(sh.status) {
-		st = 0
-	}
-	sh.status[st]++
+	sh.status[statusIndex(e.Status)]++
 	sh.paths.add(e.Path)
 	if hasNet {
 		add(&sh.networks, key[:])
 	}
 	sh.mu.Unlock()
+	return true
+}
+
+// addRun counts n plain maintenance answers alike (a Conn's run) in sh; it returns false, counting
+// nothing, once the last summary is taken.
+func (sh *shard) addRun(r *run, n uint64) bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.final {
+		return false
+	}
+	sh.requests += n
+	sh.maintenance += n
+	sh.status[r.statusIndex] += n
+	sh.formats[r.formatIndex] += n
+	addN(&sh.paths, r.path[:r.pathLen], r.pathCut, n)
+	if r.hasNet {
+		addN(&sh.networks, r.net[:], false, n)
+	}
+	return true
+}
+
+// statusIndex is a status's counter: 0 holds anything outside 100–599.
+func statusIndex(st int) int {
+	if st < 100 || st >= 600 {
+		return 0
+	}
+	return st
 }
 
 // network is the client's network as a table key: a /24 for IPv4, a /48 for IPv6 (the last byte
@@ -169,15 +205,27 @@ type totals struct {
 // topN is how many paths and networks a summary line names.
 const topN = 5
 
-// take returns the counts since the last take and starts counting afresh.
-func (s *summary) take() totals {
+// take returns the counts since the last take and starts counting afresh; after the final take,
+// nothing more is counted (add and addRun return false).
+func (s *summary) take(final bool) totals {
 	var t totals
 	var status [600]uint64
 	var formats [len(formatNames)]uint64
 	paths, networks := map[string]uint64{}, map[string]uint64{}
 	for i := range s.shards {
 		sh := &s.shards[i]
+		// The connections' runs first, into their shard, so that this take has them.
+		sh.connsMu.Lock()
+		for c := sh.conns; c != nil; c = c.next {
+			c.mu.Lock()
+			if n := c.n.Swap(0); n > 0 {
+				sh.addRun(&c.run, n) // not final yet: only this take sets final, below
+			}
+			c.mu.Unlock()
+		}
+		sh.connsMu.Unlock()
 		sh.mu.Lock()
+		sh.final = final
 		t.requests += sh.requests
 		t.maintenance += sh.maintenance
 		for st, n := range sh.status {
@@ -259,6 +307,11 @@ func add[K string | []byte](t *topTable, k K) {
 	if cut {
 		k = k[:topKey]
 	}
+	addN(t, k, cut, 1)
+}
+
+// addN counts k n times; k is at most topKey bytes, cut says whether it was cut to that.
+func addN[K string | []byte](t *topTable, k K, cut bool, n uint64) {
 	h := hash(k)
 	least := -1
 	for p := uint64(0); p < topProbe; p++ {
@@ -266,11 +319,11 @@ func add[K string | []byte](t *topTable, k K) {
 		s := &t.slots[i]
 		if s.n == 0 {
 			s.klen, s.cut = uint8(copy(s.key[:], k)), cut
-			s.n = 1
+			s.n = n
 			return
 		}
 		if int(s.klen) == len(k) && s.cut == cut && string(s.key[:s.klen]) == string(k) {
-			s.n++
+			s.n += n
 			return
 		}
 		if least < 0 || s.n < t.slots[least].n {
@@ -279,7 +332,7 @@ func add[K string | []byte](t *topTable, k K) {
 	}
 	s := &t.slots[least]
 	s.klen, s.cut = uint8(copy(s.key[:], k)), cut
-	s.n++
+	s.n += n
 }
 
 func (t *topTable) add(k string) { add(t, k) }

@@ -126,6 +126,7 @@ func (l *fastListener) run() error {
 		}
 		delay = 0
 		fc := &fastConn{l: l, c: c, remote: c.RemoteAddr().String()}
+		fc.rl = l.reqLog.Conn(fc.remote)
 		l.mu.Lock()
 		l.conns[fc] = struct{}{}
 		l.wg.Add(1)
@@ -216,6 +217,7 @@ type fastConn struct {
 	remote    string
 	bufs      [2][]byte
 	out       net.Buffers
+	rl        *reqlog.Conn // the request log's handle of the connection; nil when off
 	forwarded [1]string    // the request's X-Forwarded-For while it is logged
 	x         FastExchange // reused for every forwarded request
 }
@@ -224,6 +226,7 @@ type fastConn struct {
 func (fc *fastConn) wake() { fc.c.SetReadDeadline(time.Now()) }
 
 func (fc *fastConn) done() {
+	fc.rl.Close()
 	fc.forget()
 	fc.l.wg.Done()
 }
@@ -322,7 +325,10 @@ func (fc *fastConn) serve() {
 		h := *fc.l.handler.Load()
 		if ok {
 			if fh, isFast := h.(FastHandler); isFast {
-				start := time.Now()
+				var start time.Time
+				if fc.rl.Timed() { // not for the default summary, which has no durations
+					start = time.Now()
+				}
 				resp, ok = fh.ServeFast(b.out[:0], &req)
 				if ok {
 					// While stopping, say that the connection closes after this answer, as net/http does.
@@ -401,7 +407,7 @@ func (fc *fastConn) write(resp *FastResponse, head, keep bool) bool {
 }
 
 func (fc *fastConn) log(req *FastRequest, resp *FastResponse, start time.Time) {
-	logFast(fc.l.reqLog, req, resp, fc.remote, start, &fc.forwarded)
+	logFast(fc.rl, req, resp, fc.remote, start, &fc.forwarded)
 }
 
 // handOver gives the connection to net/http with the bytes already read, unless the server is

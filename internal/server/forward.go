@@ -62,14 +62,14 @@ func (fc *fastConn) forward(ff FastForwarder, out *[]byte, head []byte, req *Fas
 	start := time.Now()
 	o := ff.ForwardFast(x)
 	*out = x.Out[:0] // keep the grown buffer
-	if o == FastServed && fc.l.reqLog != nil {
+	if o == FastServed && fc.rl != nil {
 		e := reqlog.Entry{Method: req.Method, Path: req.Path, Status: x.Status, Bytes: x.Bytes,
 			Duration: time.Since(start), Remote: fc.remote}
 		if req.XForwardedFor != "" {
 			fc.forwarded[0] = req.XForwardedFor
 			e.Forwarded = fc.forwarded[:]
 		}
-		fc.l.reqLog.Log(&e)
+		fc.rl.Log(&e)
 		fc.forwarded[0] = "" // it pointed into the read buffer
 	}
 	return o, x.Keep

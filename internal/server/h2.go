@@ -165,6 +165,7 @@ type h2Conn struct {
 	encBuf      bytes.Buffer
 	respBuf     []byte
 	forwarded   [1]string
+	rl          *reqlog.Conn // the request log's handle of the connection; nil when off
 	wake        atomic.Bool
 
 	mu            sync.Mutex // everything below, and writing to c
@@ -234,6 +235,7 @@ func newStatelessEncoder(w *bytes.Buffer) *hpack.Encoder {
 }
 
 func (c *h2Conn) serve() {
+	c.rl = c.s.reqLog.Conn(c.remote) // closed by finish
 	defer c.finish()
 	c.mu.Lock()
 	// Our SETTINGS first (RFC 9113 section 3.4), then a window for the connection as large as
@@ -361,6 +363,7 @@ func (c *h2Conn) finish() {
 		io.Copy(io.Discard, c.br)
 	}
 	c.c.Close()
+	c.rl.Close()
 }
 
 // readError handles an error from reading a frame, as net/http's processFrameFromReader does; it
@@ -697,12 +700,15 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return nil
 	}
 	if h := *c.s.handler.Load(); c.s.takes(h) && c.fastRequest(f) {
-		start := time.Now()
+		var start time.Time
+		if c.rl.Timed() {
+			start = time.Now()
+		}
 		resp, ok := h.(FastHandler).ServeFast(c.respBuf[:0], &c.req)
 		if ok {
 			c.answer(id, &resp, c.req.Method == http.MethodHead)
 			c.respBuf = resp.Head[:0]
-			logFast(c.s.reqLog, &c.req, &resp, c.remote, start, &c.forwarded)
+			logFast(c.rl, &c.req, &resp, c.remote, start, &c.forwarded)
 			return nil
 		}
 	}
@@ -1054,9 +1060,10 @@ func (o *h2Out) reset() {
 	}
 }
 
-// logFast logs a ready answer of the fast paths (nothing when l is nil).
-func logFast(l *reqlog.Logger, req *FastRequest, resp *FastResponse, remote string, start time.Time, fwd *[1]string) {
-	if l == nil {
+// logFast logs a ready answer of the fast paths through the connection's handle on the request
+// log (nothing when rl is nil); start is zero when rl wants no durations (see reqlog.Conn.Timed).
+func logFast(rl *reqlog.Conn, req *FastRequest, resp *FastResponse, remote string, start time.Time, fwd *[1]string) {
+	if rl == nil || rl.Again(req.Path, resp.Status, resp.Format, req.XForwardedFor) {
 		return
 	}
 	size := len(resp.Body)
@@ -1066,14 +1073,17 @@ func logFast(l *reqlog.Logger, req *FastRequest, resp *FastResponse, remote stri
 	// Every ready answer is a plain maintenance answer: ready bytes, no server logic.
 	e := reqlog.Entry{
 		Method: req.Method, Path: req.Path, Status: resp.Status, Bytes: int64(size),
-		Duration: time.Since(start), Remote: remote, Maintenance: true, Format: resp.Format,
+		Remote: remote, Maintenance: true, Format: resp.Format,
+	}
+	if !start.IsZero() {
+		e.Duration = time.Since(start)
 	}
 	if req.XForwardedFor != "" {
 		// An array the caller keeps, not a slice literal, so that nothing is allocated.
 		fwd[0] = req.XForwardedFor
 		e.Forwarded = fwd[:]
 	}
-	l.Log(&e)
+	rl.Log(&e)
 	fwd[0] = "" // it pointed into the request
 }
 

@@ -1,0 +1,157 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/maintpage/maintpage/internal/reqlog"
+)
+
+// BenchmarkFastLog is the request log's share of a fast-path answer, with the log off and in each
+// mode: what serve does for the log around an answer (the clock when the log wants durations) and
+// the call after it (fastConn.log), from as many connections as cores.
+func BenchmarkFastLog(b *testing.B) {
+	for _, m := range logModes {
+		b.Run(m.name, func(b *testing.B) {
+			var rl *reqlog.Logger
+			if m.on {
+				var err error
+				if rl, err = reqlog.New(reqlog.Options{Out: io.Discard, Mode: m.mode}); err != nil {
+					b.Fatal(err)
+				}
+				defer rl.Close()
+			}
+			l := &fastListener{reqLog: rl}
+			resp := FastResponse{Body: make([]byte, 6703), Status: http.StatusServiceUnavailable, Format: "html"}
+			b.ReportAllocs()
+			var conns atomic.Int32
+			b.RunParallel(func(pb *testing.PB) {
+				i := conns.Add(1)
+				fc := &fastConn{l: l, remote: fmt.Sprintf("203.0.113.%d:%d", i, 40000+i)}
+				fc.rl = rl.Conn(fc.remote)
+				defer fc.rl.Close()
+				req := FastRequest{Method: http.MethodGet, Path: "/bench", Host: "h", Accept: "text/html"}
+				for pb.Next() {
+					var start time.Time
+					if fc.rl.Timed() {
+						start = time.Now()
+					}
+					fc.log(&req, &resp, start)
+				}
+			})
+		})
+	}
+}
+
+// TestFastPathSummaryCountsEveryAnswer: in the summary mode the fast path's connections count
+// their answers themselves; with runs of alike requests on keep-alive connections, one connection
+// handed over to net/http, and connections still open at shutdown, the summaries still count every
+// answer once, by path and format, and the one request net/http answers has its line.
+func TestFastPathSummaryCountsEveryAnswer(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	var mu sync.Mutex
+	rl, err := reqlog.New(reqlog.Options{Out: lockedWriter{&mu, &out}, Mode: reqlog.Summary, SummaryEvery: 3 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openServer(t, twoPaths{}, func(o *Options) { o.RequestLog = rl })
+	const conns, each = 4, 400
+	var wg sync.WaitGroup
+	for i := range conns {
+		c := dial(t, s.Addr().String())
+		wg.Go(func() {
+			for j := range each {
+				path := []string{"/a", "/b", "/c"}[j/(i+1)%3] // runs of 1 to 4 alike requests
+				method := "GET"
+				if j%7 == 0 {
+					method = "HEAD"
+				}
+				fmt.Fprintf(c.c, "%s %s HTTP/1.1\r\nHost: h\r\n\r\n", method, path)
+				resp, err := http.ReadResponse(c.r, &http.Request{Method: method})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if i == 0 { // handed over to net/http, after its answers were counted on the fast path
+				c.send("GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+				c.read("GET")
+			}
+			if i%2 == 1 {
+				c.c.Close() // the others are open until the server closes them
+			}
+		})
+	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rl.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	var requests, lines float64
+	paths := map[string]float64{}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var v struct {
+			Msg      string
+			Requests float64
+			Path     string
+			Paths    map[string]float64 `json:"top_paths"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("%v: %q", err, sc.Text())
+		}
+		switch v.Msg {
+		case "requests":
+			requests += v.Requests
+			for p, n := range v.Paths {
+				paths[p] += n
+			}
+		case "request":
+			lines++
+			if v.Path != "/slow" {
+				t.Errorf("a line for %s, want one for /slow alone", v.Path)
+			}
+		}
+	}
+	if want := float64(conns*each + 1); requests != want || lines != 1 {
+		t.Errorf("summaries count %v requests with %v lines; want %v, 1", requests, lines, want)
+	}
+	var sum float64
+	for p, n := range paths {
+		if !strings.HasPrefix(p, "/") {
+			t.Errorf("path %q", p)
+		}
+		sum += n
+	}
+	if sum != float64(conns*each+1) || len(paths) != 4 {
+		t.Errorf("top paths %v, want /a, /b, /c and /slow adding up to %d", paths, conns*each+1)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
