@@ -70,12 +70,18 @@ func (w *writer) flush() {
 }
 
 // close flushes and makes every later line go straight out: a handler that outlives the server's
-// shutdown deadline still gets its line written.
+// shutdown deadline still gets its line written. Both happen under one hold of mu: a line appended
+// between a flush and the closing would stay in the buffer for good.
 func (w *writer) close() {
-	w.flush()
 	w.mu.Lock()
 	w.closed = true
+	w.wmu.Lock()
+	full := w.buf
+	w.buf, w.spare = w.spare[:0], nil
 	w.mu.Unlock()
+	w.writeOut(full)
+	w.spare = full[:0]
+	w.wmu.Unlock()
 }
 
 // writeOut writes p, which holds whole lines, in writes of whole lines of at most pipeBuf bytes
