@@ -18,40 +18,48 @@ import (
 //
 // A Conn's Log and Close are called from one goroutine at a time (the connection's). A nil *Conn
 // logs nothing.
+//
+// A Conn is kept small (192 bytes), as a server has one per open connection; it is allocated in
+// the summary mode only.
 type Conn struct {
 	l *Logger
 
 	// Summary mode only.
 	sh      *shard
-	peer    netip.Addr // unmapped, without zone; valid when peerOK
-	peerOK  bool
-	trusted bool     // the peer is a trusted proxy: the client is in X-Forwarded-For
+	proxy   *proxied // the peer is a trusted proxy: the client is in X-Forwarded-For
 	peerNet [17]byte // the peer's network (see network), valid when peerOK
+	peerOK  bool
 
 	n          atomic.Uint64 // answers like run not yet added to the shard
-	mu         sync.Mutex    // held to change run, and by take to read it
+	mu         sync.Mutex    // held to change run (and proxy's fwd), and by take to read it
 	run        run
 	prev, next *Conn // in sh.conns
 }
 
-// run is the kind of answer a Conn counts in a row: what the summary counts it by.
-type run struct {
-	valid                    bool
-	status                   int
-	statusIndex, formatIndex int
-	format                   [16]byte // the format as given, to compare: formatIndex folds unknown ones
-	formatLen                uint8
-	path                     [topKey]byte // cut as the top list cuts it
-	pathLen                  uint8
-	pathCut                  bool
-	// Behind a trusted proxy, the X-Forwarded-For the network was read from: the one line, or
-	// none (fwdLen 0); fwdOK is false when it was too long or several lines, to compare. (One
-	// empty line and none are the same: clientaddr skips empty entries.)
+// proxied is what a Conn from a trusted proxy needs besides.
+type proxied struct {
+	peer netip.Addr // unmapped, without zone
+	// The X-Forwarded-For the run's network was read from: the one line, or none (fwdLen 0);
+	// fwdOK is false when it was too long or several lines, to compare. (One empty line and none
+	// are the same: clientaddr skips empty entries.)
 	fwd    [topKey]byte
 	fwdLen uint8
 	fwdOK  bool
-	net    [17]byte
-	hasNet bool
+}
+
+// run is the kind of answer a Conn counts in a row: what the summary counts it by.
+type run struct {
+	valid       bool
+	status      int32
+	statusIndex uint16
+	formatIndex uint8
+	format      [12]byte // the format as given, to compare: formatIndex folds unknown ones
+	formatLen   uint8
+	path        [topKey]byte // cut as the top list cuts it
+	pathLen     uint8
+	pathCut     bool
+	net         [17]byte
+	hasNet      bool
 }
 
 // Conn opens the handle of a connection from remote (host:port); Close it when the connection
@@ -60,16 +68,17 @@ func (l *Logger) Conn(remote string) *Conn {
 	if l == nil {
 		return nil
 	}
-	c := &Conn{l: l}
 	if l.mode != Summary {
-		return c
+		return l.plain // Log is Logger.Log: nothing of the connection's to keep
 	}
 	s := l.sum
-	c.sh = &s.shards[s.next.Add(1)%uint64(len(s.shards))]
+	c := &Conn{l: l, sh: &s.shards[s.next.Add(1)%uint64(len(s.shards))]}
 	if ap, err := netip.ParseAddrPort(remote); err == nil {
-		c.peer = ap.Addr().Unmap().WithZone("")
-		c.peerNet, c.peerOK = network(c.peer)
-		c.trusted = clientaddr.In(s.trusted, c.peer)
+		peer := ap.Addr().Unmap().WithZone("")
+		c.peerNet, c.peerOK = network(peer)
+		if clientaddr.In(s.trusted, peer) {
+			c.proxy = &proxied{peer: peer}
+		}
 	}
 	c.sh.connsMu.Lock()
 	c.next = c.sh.conns
@@ -175,7 +184,7 @@ func (c *Conn) addRun() {
 // "" for none). It reads run without c.mu: only this connection's goroutine changes it.
 func (c *Conn) same(p string, status int, format, forwarded string) bool {
 	r := &c.run
-	if !r.valid || status != r.status || string(r.format[:r.formatLen]) != format {
+	if !r.valid || status != int(r.status) || string(r.format[:r.formatLen]) != format {
 		return false
 	}
 	if len(p) > topKey {
@@ -190,17 +199,18 @@ func (c *Conn) same(p string, status int, format, forwarded string) bool {
 		return false
 	}
 	// The network of a peer that is not a trusted proxy is the peer's: X-Forwarded-For is not read.
-	return !c.trusted || r.fwdOK && string(r.fwd[:r.fwdLen]) == forwarded
+	px := c.proxy
+	return px == nil || px.fwdOK && string(px.fwd[:px.fwdLen]) == forwarded
 }
 
 // setRun makes e the run's kind. c.mu is held.
 func (c *Conn) setRun(e *Entry) {
 	r := &c.run
-	r.valid, r.status, r.statusIndex, r.formatIndex = true, e.Status, statusIndex(e.Status), formatIndex(e.Format)
+	r.valid, r.status = true, int32(e.Status)
+	r.statusIndex, r.formatIndex = uint16(statusIndex(e.Status)), uint8(formatIndex(e.Format))
 	r.formatLen = uint8(copy(r.format[:], e.Format))
-	if int(r.formatLen) != len(e.Format) {
-		r.formatLen = 0 // too long to compare: never the same as the next one
-		r.valid = false
+	if int(r.formatLen) != len(e.Format) || int(r.status) != e.Status {
+		r.valid = false // too long to compare: never the same as the next one
 	}
 	p := e.Path
 	r.pathCut = len(p) > topKey
@@ -209,18 +219,19 @@ func (c *Conn) setRun(e *Entry) {
 	}
 	r.pathLen = uint8(copy(r.path[:], p))
 	r.net, r.hasNet = c.peerNet, c.peerOK
-	if !c.trusted {
+	px := c.proxy
+	if px == nil {
 		return
 	}
 	// Behind a trusted proxy the client is in X-Forwarded-For: walk it, as summary.add does.
-	r.net, r.hasNet = network(clientaddr.Behind(c.peer, e.Forwarded, c.l.sum.trusted))
-	r.fwdOK, r.fwdLen = false, 0
+	r.net, r.hasNet = network(clientaddr.Behind(px.peer, e.Forwarded, c.l.sum.trusted))
+	px.fwdOK, px.fwdLen = false, 0
 	switch len(e.Forwarded) {
 	case 0:
-		r.fwdOK = true
+		px.fwdOK = true
 	case 1:
-		if len(e.Forwarded[0]) <= len(r.fwd) {
-			r.fwdLen, r.fwdOK = uint8(copy(r.fwd[:], e.Forwarded[0])), true
+		if len(e.Forwarded[0]) <= len(px.fwd) {
+			px.fwdLen, px.fwdOK = uint8(copy(px.fwd[:], e.Forwarded[0])), true
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // sums adds up the lines a summary-mode log wrote: the summaries' counts by key, and the request
@@ -199,12 +200,14 @@ func TestConnBehindTrustedProxy(t *testing.T) {
 
 // TestConnOtherModes: in the modes that write lines, a Conn is Logger.Log, with durations, and
 // Again never counts.
-func TestConnOtherModes(t *testing.T) {
-	t.Parallel()
+func TestConnOtherModes(t *testing.T) { // not parallel: AllocsPerRun
 	for _, mode := range []Mode{All, Sample} {
 		out := &writes{}
 		l := newLogger(t, Options{Out: out, Mode: mode, SampleEvery: 2})
 		c := l.Conn("192.0.2.1:1")
+		if n := testing.AllocsPerRun(10, func() { l.Conn("192.0.2.2:1").Close() }); n != 0 {
+			t.Errorf("%v: %v allocations per Conn, want none: it has nothing of its own to keep", mode, n)
+		}
 		if !c.Timed() {
 			t.Errorf("%v: Timed() false, want the durations the lines carry", mode)
 		}
@@ -227,6 +230,13 @@ func TestConnOtherModes(t *testing.T) {
 	}
 	none.Conn("x").Log(&Entry{}) // nothing, and no panic
 	none.Conn("x").Close()
+}
+
+// TestConnSmall: a server keeps one Conn per open connection.
+func TestConnSmall(t *testing.T) {
+	if n := unsafe.Sizeof(Conn{}); n > 192 {
+		t.Errorf("a Conn takes %d bytes, want at most 192 (a size class of the allocator)", n)
+	}
 }
 
 func TestConnAllocatesNothing(t *testing.T) {

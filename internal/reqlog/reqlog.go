@@ -85,6 +85,7 @@ type Logger struct {
 	sum      *summary
 	sumLog   *slog.Logger
 	sumStart time.Time
+	plain    *Conn // every connection's Conn in the modes that write lines
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -121,6 +122,7 @@ func New(o Options) (*Logger, error) {
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	l.clock.now = o.Now
+	l.plain = &Conn{l: l}
 	if o.Mode == Summary {
 		l.sum = newSummary(o.TrustedProxies)
 		l.sumStart = o.Now()
@@ -237,7 +239,7 @@ func (l *Logger) writeSummary(final bool) {
 // writeLate writes a summary line of its own for n answers a connection counted after Close took
 // the last summary (it has no interval).
 func (l *Logger) writeLate(r *run, n uint64) {
-	name := strconv.Itoa(r.status)
+	name := strconv.Itoa(int(r.statusIndex))
 	if r.statusIndex == 0 {
 		name = "other"
 	}
