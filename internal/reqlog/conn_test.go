@@ -18,6 +18,12 @@ type sums struct {
 	status, format, paths, nets  map[string]float64
 }
 
+// group is a summary's group of counts; slog leaves an empty one out.
+func group(v map[string]any, key string) map[string]any {
+	m, _ := v[key].(map[string]any)
+	return m
+}
+
 func summed(t *testing.T, b []byte) sums {
 	t.Helper()
 	s := sums{status: map[string]float64{}, format: map[string]float64{}, paths: map[string]float64{}, nets: map[string]float64{}}
@@ -29,21 +35,21 @@ func summed(t *testing.T, b []byte) sums {
 			s.requests += v["requests"].(float64)
 			s.maintenance += v["maintenance"].(float64)
 			var st, f float64
-			for k, n := range v["status"].(map[string]any) {
+			for k, n := range group(v, "status") {
 				s.status[k] += n.(float64)
 				st += n.(float64)
 			}
-			for k, n := range v["format"].(map[string]any) {
+			for k, n := range group(v, "format") {
 				s.format[k] += n.(float64)
 				f += n.(float64)
 			}
 			if st != v["requests"].(float64) || f != v["maintenance"].(float64) {
 				t.Errorf("a summary's statuses add up to %v and formats to %v; want %v and %v: %v", st, f, v["requests"], v["maintenance"], v)
 			}
-			for k, n := range v["top_paths"].(map[string]any) {
+			for k, n := range group(v, "top_paths") {
 				s.paths[k] += n.(float64)
 			}
-			for k, n := range v["top_networks"].(map[string]any) {
+			for k, n := range group(v, "top_networks") {
 				s.nets[k] += n.(float64)
 			}
 		default:

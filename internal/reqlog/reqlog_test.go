@@ -262,7 +262,7 @@ func TestSummaryAddsUp(t *testing.T) {
 			maintenance += v["maintenance"].(float64)
 			logged += v["logged"].(float64)
 			var sum float64
-			for k, n := range v["status"].(map[string]any) {
+			for k, n := range group(v, "status") {
 				status[k] += n.(float64)
 				sum += n.(float64)
 			}
@@ -270,17 +270,17 @@ func TestSummaryAddsUp(t *testing.T) {
 				t.Errorf("a summary's statuses add up to %v, its requests are %v: %v", sum, v["requests"], v)
 			}
 			sum = 0
-			for k, n := range v["format"].(map[string]any) {
+			for k, n := range group(v, "format") {
 				format[k] += n.(float64)
 				sum += n.(float64)
 			}
 			if sum != v["maintenance"].(float64) {
 				t.Errorf("a summary's formats add up to %v, its maintenance answers are %v: %v", sum, v["maintenance"], v)
 			}
-			for k, n := range v["top_paths"].(map[string]any) {
+			for k, n := range group(v, "top_paths") {
 				paths[k] += n.(float64)
 			}
-			for k, n := range v["top_networks"].(map[string]any) {
+			for k, n := range group(v, "top_networks") {
 				nets[k] += n.(float64)
 			}
 		default:
