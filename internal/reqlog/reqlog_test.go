@@ -216,6 +216,31 @@ func TestSampleKeepsEveryNon503(t *testing.T) {
 	}
 }
 
+// TestSampleKeepsFirstOfEachClass: forty path classes, each sent once after a busy one: each has
+// its own count, so each one's first answer is kept (with one count per hashed slot, some of them
+// would share the busy class's count and be sampled away).
+func TestSampleKeepsFirstOfEachClass(t *testing.T) {
+	t.Parallel()
+	out := &writes{}
+	l := newLogger(t, Options{Out: out, Mode: Sample, SampleEvery: 1000})
+	for i := range 40 {
+		for range 3 { // a busy class between them, its count never a multiple of 1000
+			l.Log(&Entry{Method: "GET", Path: "/busy/x", Status: 503, Maintenance: true, Format: "html"})
+		}
+		l.Log(&Entry{Method: "GET", Path: fmt.Sprintf("/class%d/page", i), Status: 503, Maintenance: true, Format: "html"})
+	}
+	l.Close()
+	kept := map[string]bool{}
+	for _, v := range lines(t, out.all()) {
+		kept[v["path"].(string)] = true
+	}
+	for i := range 40 {
+		if p := fmt.Sprintf("/class%d/page", i); !kept[p] {
+			t.Errorf("%s, the only answer of its class, was sampled away", p)
+		}
+	}
+}
+
 func TestSummaryAddsUp(t *testing.T) {
 	t.Parallel()
 	out := &writes{}

@@ -7,22 +7,53 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/maintpage/maintpage/internal/clientaddr"
 )
 
-// sampler keeps one in N per path class (the path's first segment, hashed into a fixed number of
-// counters, so that a client inventing paths cannot grow it): the first of each class is always
-// kept, so a rarely hit path is not sampled away.
+// sampler keeps one in N per path class (the path's first segment): the first of each class is
+// always kept, so a rarely hit path is not sampled away. Each class has a counter of its own in a
+// fixed table (4 KiB), so that a client inventing paths cannot grow it; only once the table is
+// crowded around a class's place (about a hundred classes in use) does a new class share the
+// counter of the class at its place.
 type sampler struct {
-	counts [64]atomic.Uint64
+	slots [256]sampleSlot
 }
 
-func (s *sampler) keep(path string, n int) bool {
-	c := s.counts[hash(pathClass(path))%uint64(len(s.counts))].Add(1) - 1
-	return c%uint64(n) == 0
+type sampleSlot struct {
+	class atomic.Pointer[string] // set once
+	n     atomic.Uint64
+}
+
+const sampleProbe = 32
+
+func (s *sampler) keep(path string, every int) bool {
+	class := pathClass(path)
+	if len(class) > topKey {
+		class = class[:topKey]
+	}
+	h := hash(class)
+	home := &s.slots[h%uint64(len(s.slots))]
+	for p := range uint64(sampleProbe) {
+		sl := &s.slots[(h+p)%uint64(len(s.slots))]
+		k := sl.class.Load()
+		if k == nil {
+			nk := strings.Clone(class) // once per class: the path points into a request's buffer
+			if !sl.class.CompareAndSwap(nil, &nk) {
+				k = sl.class.Load()
+			} else {
+				k = &nk
+			}
+		}
+		if *k == class {
+			home = sl
+			break
+		}
+	}
+	return (home.n.Add(1)-1)%uint64(every) == 0
 }
 
 // pathClass is the path up to its second slash: "/api/v1/x" → "/api", "/" → "/".
