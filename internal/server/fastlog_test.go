@@ -4,15 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"github.com/maintpage/maintpage/internal/reqlog"
 )
@@ -142,6 +146,65 @@ func TestFastPathSummaryCountsEveryAnswer(t *testing.T) {
 	}
 	if sum != float64(conns*each+1) || len(paths) != 4 {
 		t.Errorf("top paths %v, want /a, /b, /c and /slow adding up to %d", paths, conns*each+1)
+	}
+}
+
+// TestH2FastSummaryCountsEveryAnswer: the ready answers of the fast HTTP/2 path are counted the
+// same way, through the connection's handle.
+func TestH2FastSummaryCountsEveryAnswer(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	var mu sync.Mutex
+	rl, err := reqlog.New(reqlog.Options{Out: lockedWriter{&mu, &out}, Mode: reqlog.Summary, SummaryEvery: 3 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openServer(t, twoPaths{}, func(o *Options) { o.RequestLog, o.H2C = rl, true })
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	const n = 300
+	for i := range n {
+		resp, err := client.Get("http://" + s.Addr().String() + []string{"/a", "/a", "/b"}[i%3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.Header.Get("Served-By") != "fast" {
+			t.Fatalf("HTTP/%d, served by %q; want HTTP/2 and the fast path", resp.ProtoMajor, resp.Header.Get("Served-By"))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rl.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	var requests float64
+	paths := map[string]float64{}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var v struct {
+			Msg      string
+			Requests float64
+			Paths    map[string]float64 `json:"top_paths"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil || v.Msg != "requests" {
+			t.Fatalf("line %q (%v), want summaries only", sc.Text(), err)
+		}
+		requests += v.Requests
+		for p, k := range v.Paths {
+			paths[p] += k
+		}
+	}
+	if requests != n || paths["/a"] != 2*n/3 || paths["/b"] != n/3 {
+		t.Errorf("summaries count %v requests, paths %v; want %d: /a %d, /b %d", requests, paths, n, 2*n/3, n/3)
 	}
 }
 
