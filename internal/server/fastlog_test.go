@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -10,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,15 +60,10 @@ func BenchmarkFastLog(b *testing.B) {
 // TestFastPathSummaryCountsEveryAnswer: in the summary mode the fast path's connections count
 // their answers themselves; with runs of alike requests on keep-alive connections, one connection
 // handed over to net/http, and connections still open at shutdown, the summaries still count every
-// answer once, by path and format, and the one request net/http answers has its line.
+// answer once, by path, and the one request net/http answers has its line.
 func TestFastPathSummaryCountsEveryAnswer(t *testing.T) {
 	t.Parallel()
-	var out bytes.Buffer
-	var mu sync.Mutex
-	rl, err := reqlog.New(reqlog.Options{Out: lockedWriter{&mu, &out}, Mode: reqlog.Summary, SummaryEvery: 3 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rl, out := summaryLog(t)
 	s := openServer(t, twoPaths{}, func(o *Options) { o.RequestLog = rl })
 	const conns, each = 4, 400
 	var wg sync.WaitGroup
@@ -100,42 +95,12 @@ func TestFastPathSummaryCountsEveryAnswer(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
-	defer cancel()
-	if err := s.Close(ctx); err != nil {
-		t.Fatal(err)
+	requests, paths, lines := stopAndRead(t, s, rl, out)
+	if len(lines) != 1 || lines[0] != "/slow" {
+		t.Errorf("lines for %v, want one for /slow alone", lines)
 	}
-	rl.Close()
-	mu.Lock()
-	defer mu.Unlock()
-	var requests, lines float64
-	paths := map[string]float64{}
-	sc := bufio.NewScanner(&out)
-	for sc.Scan() {
-		var v struct {
-			Msg      string
-			Requests float64
-			Path     string
-			Paths    map[string]float64 `json:"top_paths"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			t.Fatalf("%v: %q", err, sc.Text())
-		}
-		switch v.Msg {
-		case "requests":
-			requests += v.Requests
-			for p, n := range v.Paths {
-				paths[p] += n
-			}
-		case "request":
-			lines++
-			if v.Path != "/slow" {
-				t.Errorf("a line for %s, want one for /slow alone", v.Path)
-			}
-		}
-	}
-	if want := float64(conns*each + 1); requests != want || lines != 1 {
-		t.Errorf("summaries count %v requests with %v lines; want %v, 1", requests, lines, want)
+	if want := float64(conns*each + 1); requests != want {
+		t.Errorf("summaries count %v requests; want %v", requests, want)
 	}
 	var sum float64
 	for p, n := range paths {
@@ -153,12 +118,7 @@ func TestFastPathSummaryCountsEveryAnswer(t *testing.T) {
 // same way, through the connection's handle.
 func TestH2FastSummaryCountsEveryAnswer(t *testing.T) {
 	t.Parallel()
-	var out bytes.Buffer
-	var mu sync.Mutex
-	rl, err := reqlog.New(reqlog.Options{Out: lockedWriter{&mu, &out}, Mode: reqlog.Summary, SummaryEvery: 3 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rl, out := summaryLog(t)
 	s := openServer(t, twoPaths{}, func(o *Options) { o.RequestLog, o.H2C = rl, true })
 	client := &http.Client{Timeout: 20 * time.Second, Transport: &http2.Transport{
 		AllowHTTP: true,
@@ -178,43 +138,69 @@ func TestH2FastSummaryCountsEveryAnswer(t *testing.T) {
 			t.Fatalf("HTTP/%d, served by %q; want HTTP/2 and the fast path", resp.ProtoMajor, resp.Header.Get("Served-By"))
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
-	defer cancel()
-	if err := s.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rl.Close()
-	mu.Lock()
-	defer mu.Unlock()
-	var requests float64
-	paths := map[string]float64{}
-	sc := bufio.NewScanner(&out)
-	for sc.Scan() {
-		var v struct {
-			Msg      string
-			Requests float64
-			Paths    map[string]float64 `json:"top_paths"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil || v.Msg != "requests" {
-			t.Fatalf("line %q (%v), want summaries only", sc.Text(), err)
-		}
-		requests += v.Requests
-		for p, k := range v.Paths {
-			paths[p] += k
-		}
+	requests, paths, lines := stopAndRead(t, s, rl, out)
+	if len(lines) != 0 {
+		t.Errorf("lines for %v, want none", lines)
 	}
 	if requests != n || paths["/a"] != 2*n/3 || paths["/b"] != n/3 {
 		t.Errorf("summaries count %v requests, paths %v; want %d: /a %d, /b %d", requests, paths, n, 2*n/3, n/3)
 	}
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
+// summaryLog is a request log in the summary mode, every few milliseconds, into a file.
+func summaryLog(t *testing.T) (*reqlog.Logger, string) {
+	out := filepath.Join(t.TempDir(), "requests.log")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	rl, err := reqlog.New(reqlog.Options{Out: f, Mode: reqlog.Summary, SummaryEvery: 3 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rl, out
 }
 
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+// stopAndRead closes the server, then the log, and adds up the summaries in the log file at out:
+// requests, and by path; and lists the paths of the request lines.
+func stopAndRead(t *testing.T, s *Server, rl *reqlog.Logger, out string) (requests float64, paths map[string]float64, lines []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rl.Close()
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths = map[string]float64{}
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if line == "" {
+			continue
+		}
+		var v struct {
+			Msg      string
+			Requests float64
+			Path     string
+			Paths    map[string]float64 `json:"top_paths"`
+		}
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("%v: %q", err, line)
+		}
+		switch v.Msg {
+		case "requests":
+			requests += v.Requests
+			for p, n := range v.Paths {
+				paths[p] += n
+			}
+		case "request":
+			lines = append(lines, v.Path)
+		default:
+			t.Errorf("line %q", line)
+		}
+	}
+	return requests, paths, lines
 }
