@@ -772,3 +772,146 @@ func TestH2FastRapidReset(t *testing.T) {
 		}
 	}
 }
+
+// held answers / from ready bytes and holds /slow in ServeHTTP until release is closed.
+type held struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (h held) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/slow" {
+		close(h.started)
+		<-h.release
+	}
+	io.WriteString(w, "done")
+}
+
+func (held) ServeFast(dst []byte, q *server.FastRequest) (server.FastResponse, bool) {
+	if q.Path == "/slow" {
+		return server.FastResponse{}, false
+	}
+	return server.FastResponse{Head: append(dst, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n"...), Body: []byte("no"), Status: 503}, true
+}
+
+// openH2 opens a server with the fast path and h2c on, for h, with idle as its idle timeout.
+func openH2(t *testing.T, h http.Handler, idle time.Duration) *server.Server {
+	t.Helper()
+	s, err := server.Open(server.Options{Addr: "127.0.0.1:0", Handler: h, FastPath: true, H2C: true,
+		ReadHeaderTimeout: 5 * time.Second, IdleTimeout: idle, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Close sends GOAWAY (NO_ERROR) at once, lets a relayed request in flight finish, and returns when it
+// has; the connection then closes.
+func TestH2FastCloseIsGraceful(t *testing.T) {
+	t.Parallel()
+	h := held{started: make(chan struct{}), release: make(chan struct{})}
+	s := openH2(t, h, time.Minute)
+	conn, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, http2.ClientPreface)
+	fr := http2.NewFramer(conn, conn)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.WriteSettings()
+	encode := newEncoder()
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: encode(get("/slow")...), EndStream: true, EndHeaders: true})
+	<-h.started
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		closed <- s.Close(ctx)
+	}()
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no GOAWAY: %v", err)
+		}
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			if g.ErrCode != http2.ErrCodeNo || g.LastStreamID != 1 {
+				t.Fatalf("GOAWAY %v last stream %d, want NO_ERROR and 1", g.ErrCode, g.LastStreamID)
+			}
+			break
+		}
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) with a request in flight", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(h.release)
+	var body []byte
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("the request in flight got %q, then %v", body, err)
+		}
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 {
+			body = append(body, d.Data()...)
+			if d.StreamEnded() {
+				break
+			}
+		}
+	}
+	if string(body) != "done" {
+		t.Errorf("body %q, want done", body)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := fr.ReadFrame(); err == nil {
+		t.Errorf("the connection is still open after Close")
+	}
+}
+
+// An idle connection gets GOAWAY (NO_ERROR) and is closed after idle_timeout, not before.
+func TestH2FastIdleTimeout(t *testing.T) {
+	t.Parallel()
+	const idle = 300 * time.Millisecond
+	s := openH2(t, held{}, idle)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	conn, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, http2.ClientPreface)
+	fr := http2.NewFramer(conn, conn)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.WriteSettings()
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: newEncoder()(get("/")...), EndStream: true, EndHeaders: true})
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var answered time.Time
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no GOAWAY: %v", err)
+		}
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamEnded() {
+			answered = time.Now()
+		}
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			if g.ErrCode != http2.ErrCodeNo {
+				t.Errorf("GOAWAY %v, want NO_ERROR", g.ErrCode)
+			}
+			break
+		}
+	}
+	if answered.IsZero() {
+		t.Fatal("no answer before the GOAWAY")
+	}
+	if waited := time.Since(answered); waited < idle-50*time.Millisecond {
+		t.Errorf("GOAWAY %v after the answer, want at least the idle timeout %v", waited, idle)
+	}
+	if _, err := fr.ReadFrame(); err == nil {
+		t.Errorf("the connection is still open after the GOAWAY")
+	}
+}
