@@ -237,11 +237,16 @@ func (c *h2Conn) relayData(id uint32, data []byte, end bool) {
 		if c.dead || st == nil || !st.relay || st.localDone {
 			return
 		}
+		// An empty frame (net/http's END_STREAM after a body written in one piece) is not flow
+		// controlled (RFC 9113 section 6.9.1): it goes even when a smaller
+		// SETTINGS_INITIAL_WINDOW_SIZE made the stream's window negative (section 6.9.2).
 		n := int64(min(len(data), c.maxFrame))
-		n = min(n, c.sendWindow, st.window)
-		if n <= 0 && len(data) > 0 {
-			c.cond.Wait()
-			continue
+		if n > 0 {
+			n = min(n, c.sendWindow, st.window)
+			if n <= 0 {
+				c.cond.Wait()
+				continue
+			}
 		}
 		var flags http2.Flags
 		last := int(n) == len(data)

@@ -1,0 +1,220 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/maintpage/maintpage/internal/config"
+	"github.com/maintpage/maintpage/internal/respond"
+	"github.com/maintpage/maintpage/internal/server"
+)
+
+// Adversarial tests of the fast HTTP/2 path: flow control and timeouts a client can play with,
+// where the fast path keeps its own state beside net/http's.
+
+// pairWith is pair with the timeouts a test chooses (0: the configuration's default).
+func pairWith(t testing.TB, idle, write time.Duration) (ours, theirs string) {
+	t.Helper()
+	cfg, err := config.Load("", func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idle > 0 {
+		cfg.IdleTimeout = idle
+	}
+	if write > 0 {
+		cfg.WriteTimeout = write
+	}
+	r, err := respond.New(respond.Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mixed{r}
+	s, err := server.Open(server.Options{
+		Addr: "127.0.0.1:0", Handler: h, FastPath: true, H2C: true,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
+		WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: cfg.MaxHeaderBytes,
+		Log: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	plain := httptest.NewUnstartedServer(h)
+	plain.Config.ReadHeaderTimeout, plain.Config.ReadTimeout = cfg.ReadHeaderTimeout, cfg.ReadTimeout
+	plain.Config.WriteTimeout, plain.Config.IdleTimeout = cfg.WriteTimeout, cfg.IdleTimeout
+	plain.Config.MaxHeaderBytes = cfg.MaxHeaderBytes
+	plain.Config.ErrorLog = log.New(io.Discard, "", 0)
+	plain.Config.Protocols = new(http.Protocols)
+	plain.Config.Protocols.SetHTTP1(true)
+	plain.Config.Protocols.SetUnencryptedHTTP2(true)
+	plain.Start()
+	t.Cleanup(plain.Close)
+	return s.Addr().String(), strings.TrimPrefix(plain.URL, "http://")
+}
+
+// rawConn is a client connection written frame by frame; its frames are read on a goroutine and
+// come out of frames until the connection ends (then frames is closed).
+type rawConn struct {
+	conn   net.Conn
+	fr     *http2.Framer
+	enc    *hpack.Encoder
+	encBuf bytes.Buffer
+	frames chan http2.Frame
+}
+
+func dialRaw(t *testing.T, addr string, settings ...http2.Setting) *rawConn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &rawConn{conn: conn, frames: make(chan http2.Frame, 1024)}
+	c.enc = hpack.NewEncoder(&c.encBuf)
+	io.WriteString(conn, http2.ClientPreface)
+	c.fr = http2.NewFramer(conn, conn)
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.fr.WriteSettings(settings...)
+	go func() {
+		defer close(c.frames)
+		for {
+			f, err := c.fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			// The Framer reuses DATA frames' buffers: keep a copy.
+			if d, ok := f.(*http2.DataFrame); ok {
+				f = &copiedData{DataFrame: d, data: bytes.Clone(d.Data())}
+			}
+			c.frames <- f
+		}
+	}()
+	return c
+}
+
+type copiedData struct {
+	*http2.DataFrame
+	data []byte
+}
+
+func (c *rawConn) block(fields ...string) []byte {
+	c.encBuf.Reset()
+	for i := 0; i+1 < len(fields); i += 2 {
+		c.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+	}
+	return bytes.Clone(c.encBuf.Bytes())
+}
+
+func (c *rawConn) get(id uint32, extra ...string) {
+	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.block(get("/", extra...)...),
+		EndStream: true, EndHeaders: true})
+}
+
+// next returns the next frame within d, or nil when the connection ended or nothing came.
+func (c *rawConn) next(d time.Duration) http2.Frame {
+	select {
+	case f := <-c.frames:
+		return f
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// A relayed answer (a request the fast path leaves to net/http) ends with an empty DATA frame
+// with END_STREAM when net/http wrote the body in one piece. Flow control does not apply to an
+// empty frame (RFC 9113 section 6.9.1): the relay must send it even when the client has just made
+// the stream's window negative with a smaller SETTINGS_INITIAL_WINDOW_SIZE (section 6.9.2) — and
+// must not crash the whole server on it. The relay is made to wait for the connection's window
+// (ready answers used it up), so that the window shrinks between its last DATA and the empty one.
+func TestH2RelayEmptyDataOnNegativeWindow(t *testing.T) {
+	t.Parallel()
+	ours, _ := pairWith(t, 0, 0)
+	for attempt := range 8 {
+		c := dialRaw(t, ours)
+		// Ready answers until the client's connection window of 65535 is used up.
+		id := uint32(1)
+		for range 12 {
+			c.get(id, "accept", "text/html")
+			id += 2
+		}
+		relayed := id
+		c.get(relayed, "accept", "text/html", "te", "trailers") // net/http judges TE: relayed
+		var length int
+		var got int
+		ended := false
+		deadline := time.After(20 * time.Second)
+		windowGiven := false
+		restored := false
+		for !ended {
+			var f http2.Frame
+			select {
+			case f = <-c.frames:
+			case <-deadline:
+				t.Fatalf("attempt %d: the relayed stream did not end (%d of %d bytes)", attempt, got, length)
+			case <-time.After(300 * time.Millisecond):
+				if windowGiven && !restored {
+					// The window went to 0 before the relay sent its data: give it back.
+					c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65535})
+					restored = true
+				}
+				continue
+			}
+			if f == nil {
+				t.Fatalf("attempt %d: the connection closed (%d of %d bytes)", attempt, got, length)
+			}
+			switch f := f.(type) {
+			case *http2.MetaHeadersFrame:
+				if f.StreamID == relayed {
+					for _, hf := range f.Fields {
+						if hf.Name == "content-length" {
+							length, _ = strconv.Atoi(hf.Value)
+						}
+					}
+					if !windowGiven {
+						// The relay now waits for the connection's window: give it, and at once
+						// take every stream's window away.
+						time.Sleep(20 * time.Millisecond)
+						c.fr.WriteWindowUpdate(0, 1<<30)
+						c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+						windowGiven = true
+					}
+				}
+			case *copiedData:
+				if f.StreamID == relayed {
+					got += len(f.data)
+					ended = f.StreamEnded()
+				}
+			case *http2.RSTStreamFrame:
+				if f.StreamID == relayed {
+					t.Fatalf("attempt %d: relayed stream reset: %v", attempt, f.ErrCode)
+				}
+			case *http2.GoAwayFrame:
+				t.Fatalf("attempt %d: GOAWAY %v", attempt, f.ErrCode)
+			}
+		}
+		if length == 0 || got != length {
+			t.Fatalf("attempt %d: relayed body %d bytes, want %d", attempt, got, length)
+		}
+		c.conn.Close()
+	}
+}
