@@ -2,75 +2,18 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"log"
-	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-
-	"github.com/maintpage/maintpage/internal/config"
-	"github.com/maintpage/maintpage/internal/respond"
-	"github.com/maintpage/maintpage/internal/server"
 )
 
 // Adversarial tests of the fast HTTP/2 path: flow control and timeouts a client can play with,
 // where the fast path keeps its own state beside net/http's.
-
-// pairWith is pair with the timeouts a test chooses (0: the configuration's default).
-func pairWith(t testing.TB, idle, write time.Duration) (ours, theirs string) {
-	t.Helper()
-	cfg, err := config.Load("", func(string) string { return "" }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if idle > 0 {
-		cfg.IdleTimeout = idle
-	}
-	if write > 0 {
-		cfg.WriteTimeout = write
-	}
-	r, err := respond.New(respond.Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := mixed{r}
-	s, err := server.Open(server.Options{
-		Addr: "127.0.0.1:0", Handler: h, FastPath: true, H2C: true,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
-		WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: cfg.MaxHeaderBytes,
-		Log: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	plain := httptest.NewUnstartedServer(h)
-	plain.Config.ReadHeaderTimeout, plain.Config.ReadTimeout = cfg.ReadHeaderTimeout, cfg.ReadTimeout
-	plain.Config.WriteTimeout, plain.Config.IdleTimeout = cfg.WriteTimeout, cfg.IdleTimeout
-	plain.Config.MaxHeaderBytes = cfg.MaxHeaderBytes
-	plain.Config.ErrorLog = log.New(io.Discard, "", 0)
-	plain.Config.Protocols = new(http.Protocols)
-	plain.Config.Protocols.SetHTTP1(true)
-	plain.Config.Protocols.SetUnencryptedHTTP2(true)
-	plain.Start()
-	t.Cleanup(plain.Close)
-	return s.Addr().String(), strings.TrimPrefix(plain.URL, "http://")
-}
 
 // rawConn is a client connection written frame by frame; its frames are read on a goroutine and
 // come out of frames until the connection ends (then frames is closed).
@@ -148,7 +91,7 @@ func (c *rawConn) next(d time.Duration) http2.Frame {
 // (ready answers used it up), so that the window shrinks between its last DATA and the empty one.
 func TestH2RelayEmptyDataOnNegativeWindow(t *testing.T) {
 	t.Parallel()
-	ours, _ := pairWith(t, 0, 0)
+	ours, _ := pair(t)
 	for attempt := range 8 {
 		c := dialRaw(t, ours)
 		// Ready answers until the client's connection window of 65535 is used up.
