@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -51,15 +52,18 @@ type FastHandler interface {
 }
 
 // fastBufSize bounds a request head on the fast path; larger heads go to net/http, which applies
-// max_header_bytes (and answers 431). Browsers' heads are well under it.
+// max_header_bytes (and answers 431). Browsers' heads are well under it. It is a size class of
+// the allocator's (runtime/sizeclasses.go), so a buffer costs what it holds.
 const fastBufSize = 4096
 
-type fastBuffers struct {
-	in  [fastBufSize]byte
-	out []byte
-}
-
-var fastPool = sync.Pool{New: func() any { return &fastBuffers{out: make([]byte, 0, 1024)} }}
+// A connection holds its buffers only while it reads or answers a request: the read buffer from
+// the moment bytes are there to read (see fill) until no partial request is left in it, the
+// answer's head only while it is written. An idle keep-alive connection holds neither, so memory
+// grows with the requests in flight, not with the connections open.
+var (
+	inPool  = sync.Pool{New: func() any { b := make([]byte, fastBufSize); return &b }}
+	outPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+)
 
 // fastListener is the listener net/http serves: it returns only the connections the fast path
 // handed over before answering on them. The fast path accepts from the real listener itself.
@@ -220,6 +224,21 @@ type fastConn struct {
 	rl        *reqlog.Conn // the request log's handle of the connection; nil when off
 	forwarded [1]string    // the request's X-Forwarded-For while it is logged
 	x         FastExchange // reused for every forwarded request
+
+	// in is the read buffer, nil while no byte of a request is held; n bytes of it are read.
+	in *[]byte
+	n  int
+	// rc reads only once the connection is readable, so that in is taken when bytes are there
+	// (nil when the connection is not a system one: then in is held while waiting).
+	rc     syscall.RawConn
+	readFn func(fd uintptr) bool // fc.readFd, made once: a method value passed each time allocates
+	got    int                   // what the last readFd read
+	rerr   error
+
+	// The read and write deadlines as last set (zero: unknown, set the next one). Keep-alive
+	// deadlines are set a little later than asked (see extend), so that a connection answering
+	// many requests a second sets them a few times a second rather than twice per request.
+	rdl, wdl time.Time
 }
 
 // wake interrupts a read so that the connection notices the shutdown.
@@ -227,6 +246,7 @@ func (fc *fastConn) wake() { fc.c.SetReadDeadline(time.Now()) }
 
 func (fc *fastConn) done() {
 	fc.rl.Close()
+	fc.release()
 	fc.forget()
 	fc.l.wg.Done()
 }
@@ -237,31 +257,118 @@ func (fc *fastConn) forget() {
 	fc.l.mu.Unlock()
 }
 
+// release gives the read buffer back.
+func (fc *fastConn) release() {
+	if fc.in != nil {
+		inPool.Put(fc.in)
+		fc.in, fc.n = nil, 0
+	}
+}
+
+// read is what has been read of the request so far.
+func (fc *fastConn) read() []byte {
+	if fc.in == nil {
+		return nil
+	}
+	return (*fc.in)[:fc.n]
+}
+
+// fill reads more of a request into the read buffer, which it takes from the pool only when the
+// connection has bytes to read. There is room: the caller hands over a full buffer instead.
+func (fc *fastConn) fill() error {
+	if fc.rc == nil {
+		if fc.in == nil {
+			fc.in = inPool.Get().(*[]byte)
+		}
+		m, err := fc.c.Read((*fc.in)[fc.n:])
+		fc.n += m
+		return err
+	}
+	fc.got, fc.rerr = 0, nil
+	if err := fc.rc.Read(fc.readFn); err != nil {
+		return err // a deadline, or the connection closed
+	}
+	fc.n += fc.got
+	return fc.rerr
+}
+
+// readFd is fill's read: it returns false, to wait until the connection is readable, when there
+// is nothing to read yet, and gives the buffer back meanwhile if it holds nothing.
+func (fc *fastConn) readFd(fd uintptr) bool {
+	if fc.in == nil {
+		fc.in = inPool.Get().(*[]byte)
+	}
+	for {
+		m, err := syscall.Read(int(fd), (*fc.in)[fc.n:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			if fc.n == 0 {
+				fc.release()
+			}
+			return false
+		case err != nil:
+			fc.rerr = os.NewSyscallError("read", err)
+		case m == 0:
+			fc.rerr = io.EOF
+		default:
+			fc.got = m
+		}
+		return true
+	}
+}
+
+// setRead sets the read deadline to exactly t.
+func (fc *fastConn) setRead(t time.Time) {
+	fc.rdl = t
+	fc.c.SetReadDeadline(t)
+}
+
+// extend moves a deadline *set (applied by apply) to at least now+d, to now+d plus a slack of
+// d/8 (at most a second) when it is earlier, so that it fires at most that much late and is set
+// at most once per slack rather than for every request. d <= 0 means no deadline.
+func extend(set *time.Time, now time.Time, d time.Duration, apply func(time.Time) error) {
+	if d <= 0 {
+		*set = time.Time{}
+		apply(time.Time{})
+		return
+	}
+	want := now.Add(d)
+	if !set.IsZero() && !set.Before(want) {
+		return
+	}
+	*set = want.Add(min(d/8, time.Second))
+	apply(*set)
+}
+
 func (fc *fastConn) serve() {
 	defer fc.done()
-	b := fastPool.Get().(*fastBuffers)
-	defer fastPool.Put(b)
-	buf := b.in[:]
-	n := 0
+	if sc, ok := fc.c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			fc.rc, fc.readFn = rc, fc.readFd
+		}
+	}
 	served := false
 	afterPOST := false
 	var req FastRequest
+	// As net/http does: read_header_timeout from accept for the first request.
+	fc.setRead(deadline(fc.l.readHeaderTimeout))
 	for {
-		// As net/http does: read_header_timeout from accept for the first request; between
-		// requests, idle_timeout until four bytes of the next one are there (net/http peeks at
-		// four bytes before it reads a request, and closes without an answer if they do not
-		// come), then read_header_timeout for the rest of its head.
+		// Between requests, idle_timeout until four bytes of the next one are there (net/http
+		// peeks at four bytes before it reads a request, and closes without an answer if they do
+		// not come), then read_header_timeout for the rest of its head (set below, if the bytes
+		// that came are not a whole head).
+		headerDeadline := !served
 		if served {
-			if n < 4 {
-				fc.c.SetReadDeadline(deadline(fc.l.idleTimeout))
+			if fc.n < 4 {
+				extend(&fc.rdl, time.Now(), fc.l.idleTimeout, fc.c.SetReadDeadline)
 				if fc.l.stopping() {
 					fc.c.Close()
 					return
 				}
-				for n < 4 {
-					m, err := fc.c.Read(buf[n:])
-					n += m
-					if err != nil {
+				for fc.n < 4 {
+					if err := fc.fill(); err != nil {
 						fc.c.Close()
 						return
 					}
@@ -272,15 +379,15 @@ func (fc *fastConn) serve() {
 				// request that follows a POST (RFC 9112 section 2.2's tolerance for clients that
 				// send CRLF after a body); so do we, or the two would read different requests
 				// from the same bytes.
+				buf := *fc.in
 				k := 0
 				for k < 4 && (buf[k] == '\r' || buf[k] == '\n') {
 					k++
 				}
-				n = copy(buf, buf[k:n])
+				fc.n = copy(buf, buf[k:fc.n])
 				afterPOST = false
 			}
 		}
-		fc.c.SetReadDeadline(deadline(fc.l.readHeaderTimeout))
 		// A shutdown that began before the deadline was set must not wait for it.
 		if fc.l.stopping() {
 			fc.c.Close()
@@ -294,24 +401,30 @@ func (fc *fastConn) serve() {
 		p := headParser{r: &req}
 		req = FastRequest{}
 		for {
-			done, ok := p.feed(buf[:n])
+			done, ok := p.feed(fc.read())
 			if !ok {
-				fc.handOver(buf[:n], served)
+				fc.handOver(fc.read(), served)
 				return
 			}
 			if done {
 				break
 			}
-			if n == len(buf) {
-				fc.handOver(buf[:n], served)
+			if fc.n == fastBufSize {
+				fc.handOver(fc.read(), served)
 				return
 			}
-			m, err := fc.c.Read(buf[n:])
-			n += m
-			if err != nil {
-				if n > 0 && !isTimeout(err) && !fc.l.stopping() {
+			if !headerDeadline {
+				headerDeadline = true
+				fc.setRead(deadline(fc.l.readHeaderTimeout))
+				if fc.l.stopping() {
+					fc.c.Close()
+					return
+				}
+			}
+			if err := fc.fill(); err != nil {
+				if fc.n > 0 && !isTimeout(err) && !fc.l.stopping() {
 					// Let net/http tell the client what was wrong with a partial request.
-					fc.handOver(buf[:n], served)
+					fc.handOver(fc.read(), served)
 					return
 				}
 				fc.c.Close()
@@ -325,46 +438,57 @@ func (fc *fastConn) serve() {
 		h := *fc.l.handler.Load()
 		if ok {
 			if fh, isFast := h.(FastHandler); isFast {
+				now := time.Now() // for Date and the write deadline
 				var start time.Time
 				if fc.rl.Timed() { // not for the default summary, which has no durations
-					start = time.Now()
+					start = now
 				}
-				resp, ok = fh.ServeFast(b.out[:0], &req)
+				out := outPool.Get().(*[]byte)
+				resp, ok = fh.ServeFast((*out)[:0], &req)
 				if ok {
 					// While stopping, say that the connection closes after this answer, as net/http does.
 					keep = keep && !fc.l.stopping()
-					if !fc.write(&resp, req.Method == http.MethodHead, keep) {
+					if !fc.write(&resp, req.Method == http.MethodHead, keep, now) {
+						outPool.Put(out)
 						fc.c.Close()
 						return
 					}
 					fc.log(&req, &resp, start)
-					b.out = resp.Head[:0] // keep the grown buffer
+					*out = resp.Head[:0] // keep the grown buffer
 					afterPOST = req.Method == http.MethodPost
 				}
+				outPool.Put(out)
 			} else {
 				ok = false
 			}
 		}
 		if ff, isFwd := h.(FastForwarder); !ok && parsed && isFwd {
-			var out FastOutcome
-			if out, keep = fc.forward(ff, &b.out, buf[:headLen], &req, keep); out != FastDeclined {
-				switch out {
+			out := outPool.Get().(*[]byte)
+			o, k := fc.forward(ff, out, fc.read()[:headLen], &req, keep)
+			outPool.Put(out)
+			// The forwarder may have set deadlines of its own on the connection.
+			fc.rdl, fc.wdl = time.Time{}, time.Time{}
+			if o != FastDeclined {
+				switch o {
 				case FastFailed:
 					fc.c.Close()
 					return
 				case FastHandover:
-					fc.handOverCarrying(buf[:n], served, fc.x.Carry)
+					fc.handOverCarrying(fc.read(), served, fc.x.Carry)
 					return
 				}
-				ok, afterPOST = true, false
+				ok, afterPOST, keep = true, false, k
 			}
 		}
 		if !ok {
-			fc.handOver(buf[:n], served)
+			fc.handOver(fc.read(), served)
 			return
 		}
 		served = true
-		n = copy(buf, buf[headLen:n])
+		fc.n = copy(*fc.in, (*fc.in)[headLen:fc.n])
+		if fc.n == 0 {
+			fc.release() // nothing of the next request yet: wait without a buffer
+		}
 		if !keep {
 			fc.c.Close()
 			return
@@ -386,8 +510,8 @@ func isTimeout(err error) bool {
 
 // write sends the head (with Date, and Connection: close when the connection ends after it) and the
 // body in one system call.
-func (fc *fastConn) write(resp *FastResponse, head, keep bool) bool {
-	h := append(resp.Head, dateLine()...)
+func (fc *fastConn) write(resp *FastResponse, head, keep bool, now time.Time) bool {
+	h := append(resp.Head, dateLine(now)...)
 	if !keep {
 		h = append(h, "Connection: close\r\n"...)
 	}
@@ -400,7 +524,7 @@ func (fc *fastConn) write(resp *FastResponse, head, keep bool) bool {
 	// A field, not a local: WriteTo takes a pointer, which would move a local to the heap.
 	fc.out = fc.bufs[:]
 	if fc.l.writeTimeout > 0 {
-		fc.c.SetWriteDeadline(time.Now().Add(fc.l.writeTimeout))
+		extend(&fc.wdl, now, fc.l.writeTimeout, fc.c.SetWriteDeadline)
 	}
 	_, err := fc.out.WriteTo(fc.c)
 	return err == nil
@@ -499,16 +623,16 @@ type dateCache struct {
 
 var dates atomic.Pointer[dateCache]
 
-func dateLine() []byte {
-	return cachedDate(&dates, func(now time.Time) []byte {
+// dateLine is the Date field for the second of now.
+func dateLine(now time.Time) []byte {
+	return cachedDate(&dates, now, func(now time.Time) []byte {
 		line := now.UTC().AppendFormat([]byte("Date: "), http.TimeFormat)
 		return append(line, "\r\n"...)
 	})
 }
 
-// cachedDate returns what render makes of the current second, made once a second.
-func cachedDate(cache *atomic.Pointer[dateCache], render func(time.Time) []byte) []byte {
-	now := time.Now()
+// cachedDate returns what render makes of the second of now, made once a second.
+func cachedDate(cache *atomic.Pointer[dateCache], now time.Time, render func(time.Time) []byte) []byte {
 	unix := now.Unix()
 	if d := cache.Load(); d != nil && d.unix == unix {
 		return d.line

@@ -984,7 +984,7 @@ func (c *h2Conn) tooLarge(id uint32, ended bool) {
 var h2Dates atomic.Pointer[dateCache]
 
 func h2DateField() []byte {
-	return cachedDate(&h2Dates, func(now time.Time) []byte {
+	return cachedDate(&h2Dates, time.Now(), func(now time.Time) []byte {
 		var b bytes.Buffer
 		newStatelessEncoder(&b).WriteField(hpack.HeaderField{Name: "date", Value: now.UTC().Format(http.TimeFormat)})
 		return b.Bytes()
