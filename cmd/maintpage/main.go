@@ -9,5 +9,6 @@ import (
 )
 
 func main() {
+	cli.SetMemoryLimit(os.Getenv) // the Go runtime's, for the whole process: first
 	os.Exit(cli.Main(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }

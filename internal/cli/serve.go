@@ -91,6 +91,7 @@ Settings come from flags, then environment variables, then the --config file, th
 			// Deferred first, so it runs last: after the server has answered its last request.
 			defer reqLog.Close()
 		}
+		appLog.Info("memory limit", memoryLimitAttrs(e.getenv)...)
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		m := metrics.New(reg)
