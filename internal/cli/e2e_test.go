@@ -499,10 +499,9 @@ func TestBinaryLogsOneLinePerRequestWithoutQuery(t *testing.T) {
 	}
 }
 
-func TestBinaryServesMetricsOnItsOwnListener(t *testing.T) {
-	t.Parallel()
-	p := start(t, []string{"MAINTPAGE_METRICS_LISTEN=127.0.0.1:0"}, "serve")
-	get(t, p, "GET", "/x", map[string]string{"Accept": "application/json"})
+// metrics reads what p serves on the metrics listener its log names.
+func metrics(t *testing.T, p *proc) []byte {
+	t.Helper()
 	m := regexp.MustCompile(`"msg":"metrics listening","addr":"([^"]+)"`).FindStringSubmatch(p.logs())
 	if m == nil {
 		t.Fatalf("no metrics listener in logs:\n%s", p.logs())
@@ -511,8 +510,19 @@ func TestBinaryServesMetricsOnItsOwnListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+func TestBinaryServesMetricsOnItsOwnListener(t *testing.T) {
+	t.Parallel()
+	p := start(t, []string{"MAINTPAGE_METRICS_LISTEN=127.0.0.1:0"}, "serve")
+	get(t, p, "GET", "/x", map[string]string{"Accept": "application/json"})
+	body := metrics(t, p)
 	if want := `maintpage_responses_total{format="json",rule="default",status="503"} 1`; !strings.Contains(string(body), want) {
 		t.Errorf("metrics lack %q:\n%s", want, body)
 	}

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -27,16 +26,7 @@ func TestBinaryMemoryLimit(t *testing.T) {
 			if !strings.Contains(p.logs(), tc.log) {
 				t.Errorf("start-up log lacks %s:\n%s", tc.log, p.logs())
 			}
-			m := regexp.MustCompile(`"msg":"metrics listening","addr":"([^"]+)"`).FindStringSubmatch(p.logs())
-			if m == nil {
-				t.Fatalf("no metrics listener in logs:\n%s", p.logs())
-			}
-			resp, err := client.Get("http://" + m[1] + "/metrics")
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			body := metrics(t, p)
 			got := regexp.MustCompile(`(?m)^go_gc_gomemlimit_bytes (\S+)$`).FindStringSubmatch(string(body))
 			if got == nil || got[1] != tc.gomemlimit {
 				t.Errorf("go_gc_gomemlimit_bytes %v, want %s", got, tc.gomemlimit)
