@@ -166,7 +166,6 @@ type h2Conn struct {
 	respBuf     []byte
 	forwarded   [1]string
 	rl          *reqlog.Conn // the request log's handle of the connection; nil when off
-	wake        atomic.Bool
 
 	mu            sync.Mutex // everything below, and writing to c
 	cond          sync.Cond  // the send windows grew, a stream ended, or the connection closed
@@ -182,8 +181,13 @@ type h2Conn struct {
 	goingAway     bool
 	goAwayCode    http2.ErrCode
 	dead          bool // a write failed or the connection closed
-	relay         *h2Relay
-	relayFailed   bool
+	// The idle timer (net/http's: it runs from the last stream's end, whatever other frames come).
+	idleSince   time.Time // when the connection last became idle; zero before the first wait
+	active      bool      // a stream was answered or closed since idleSince
+	peeking     bool      // the connection's goroutine waits for the client's next frame (pause)
+	woken       bool      // wakeUpLocked cut that wait short
+	relay       *h2Relay
+	relayFailed bool
 }
 
 // h2Stream is a stream that outlives the frame that opened it: a ready answer waiting for window,
@@ -281,56 +285,64 @@ func (c *h2Conn) serve() {
 	}
 }
 
-// pause writes what is waiting, then waits for the next bytes: until the idle timeout when no
-// stream is open (net/http closes an idle connection with a GOAWAY), for ever while one is. It
-// reports false when the connection is over.
+// pause writes what is waiting, then waits for the next bytes: until idle_timeout after the last
+// stream ended when no stream is open (net/http closes an idle connection with a GOAWAY; frames
+// that open no stream, PINGs, do not put it off), for ever while one is. It reports false when
+// the connection is over.
 func (c *h2Conn) pause() bool {
 	for {
 		c.mu.Lock()
 		c.flushLocked()
 		idle := len(c.streams) == 0
-		over := c.dead || c.goingAway && (idle || c.goAwayCode != http2.ErrCodeNo)
-		c.mu.Unlock()
-		if over {
+		if c.dead || c.goingAway && (idle || c.goAwayCode != http2.ErrCodeNo) {
+			c.mu.Unlock()
 			return false
 		}
 		var until time.Time
 		if idle && c.s.idleTimeout > 0 {
-			until = time.Now().Add(c.s.idleTimeout)
+			if c.active || c.idleSince.IsZero() {
+				c.idleSince, c.active = time.Now(), false
+			}
+			until = c.idleSince.Add(c.s.idleTimeout)
 		}
-		c.wake.Store(false)
+		// Set under mu, so that a wakeUpLocked (a stream's end on the relay's goroutine, a
+		// shutdown) is either seen above or cuts this wait short.
+		c.peeking = true
 		c.c.SetReadDeadline(until)
-		// A shutdown or the last stream's end between the check and the deadline woke nobody.
-		c.mu.Lock()
-		over = c.dead || c.goingAway && (len(c.streams) == 0 || c.goAwayCode != http2.ErrCodeNo)
 		c.mu.Unlock()
-		if over {
-			return false
-		}
 		_, err := c.br.Peek(1)
-		if err == nil {
-			return true
+		c.mu.Lock()
+		c.peeking = false
+		if c.woken {
+			// The wake may have come after the bytes: the frame must be read under until.
+			c.woken = false
+			if err == nil {
+				c.c.SetReadDeadline(until)
+			}
 		}
-		if !isTimeout(err) {
-			return false
-		}
-		if c.wake.Load() {
-			continue
-		}
-		if !until.IsZero() && !time.Now().Before(until) {
-			c.mu.Lock()
+		expired := err != nil && isTimeout(err) && !until.IsZero() && !time.Now().Before(until) &&
+			len(c.streams) == 0 && !c.active
+		if expired {
 			c.goAwayLocked(http2.ErrCodeNo)
-			c.mu.Unlock()
+		}
+		c.mu.Unlock()
+		switch {
+		case err == nil:
+			return true
+		case expired || !isTimeout(err):
 			return false
 		}
 	}
 }
 
-// wakeUp interrupts a read that waits for the client, so that the connection notices a shutdown
-// or that its last stream ended.
-func (c *h2Conn) wakeUp() {
-	c.wake.Store(true)
-	c.c.SetReadDeadline(time.Now())
+// wakeUpLocked cuts short pause's wait for the client, so that the connection notices a shutdown
+// or that its last stream ended (and starts its idle timer). A read in the middle of a frame is
+// cut only once the connection is over.
+func (c *h2Conn) wakeUpLocked() {
+	if c.peeking || c.dead || c.goingAway && c.goAwayCode != http2.ErrCodeNo {
+		c.woken = c.peeking
+		c.c.SetReadDeadline(time.Now())
+	}
 }
 
 // shutdown starts a graceful close: GOAWAY with the last stream taken, then the open streams finish.
@@ -338,8 +350,8 @@ func (c *h2Conn) shutdown() {
 	c.mu.Lock()
 	c.goAwayLocked(http2.ErrCodeNo)
 	c.flushLocked()
+	c.wakeUpLocked()
 	c.mu.Unlock()
-	c.wakeUp()
 }
 
 func (c *h2Conn) finish() {
@@ -783,6 +795,7 @@ func (c *h2Conn) answer(id uint32, resp *FastResponse, head bool) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.active = true // a stream opened and (mostly) ended: the idle timer starts again
 	c.writeBlockLocked(id, len(body) == 0, block, date)
 	if len(body) == 0 {
 		return
@@ -868,8 +881,10 @@ func (c *h2Conn) sendPendingLocked() {
 func (c *h2Conn) closeStreamLocked(st *h2Stream) {
 	delete(c.streams, st.id)
 	c.cond.Broadcast()
-	if c.goingAway && len(c.streams) == 0 {
-		c.wakeUp()
+	if len(c.streams) == 0 {
+		// Idle from now: a shutdown may close it, the idle timer starts.
+		c.active = true
+		c.wakeUpLocked()
 	}
 }
 
@@ -918,7 +933,7 @@ func (c *h2Conn) flushLocked() {
 	if err := c.out.flush(c.c); err != nil {
 		c.dead = true
 		c.cond.Broadcast()
-		c.wakeUp()
+		c.wakeUpLocked()
 	}
 }
 
@@ -966,6 +981,7 @@ func (c *h2Conn) tooLarge(id uint32, ended bool) {
 	block := bytes.Clone(c.encBuf.Bytes())
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.active = true
 	c.writeBlockLocked(id, false, block, h2DateField())
 	st := h2Stream{id: id, window: c.initialWindow, pending: []byte(body)}
 	if c.sendBodyLocked(&st) {

@@ -310,7 +310,7 @@ func (c *h2Conn) relayGoAway(last uint32, code http2.ErrCode) {
 	}
 	c.goAwayLocked(code)
 	c.flushLocked()
-	c.wakeUp()
+	c.wakeUpLocked()
 }
 
 // relayGone: the in-memory connection closed; its streams cannot be answered.
@@ -329,5 +329,5 @@ func (c *h2Conn) relayGone() {
 	}
 	c.goAwayLocked(http2.ErrCodeNo)
 	c.flushLocked()
-	c.wakeUp()
+	c.wakeUpLocked()
 }

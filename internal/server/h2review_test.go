@@ -2,14 +2,19 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/maintpage/maintpage/internal/server"
 )
 
 // Adversarial tests of the fast HTTP/2 path: flow control and timeouts a client can play with,
@@ -159,5 +164,102 @@ func TestH2RelayEmptyDataOnNegativeWindow(t *testing.T) {
 			t.Fatalf("attempt %d: relayed body %d bytes, want %d", attempt, got, length)
 		}
 		c.conn.Close()
+	}
+}
+
+// relayOne answers / from ready bytes and leaves /relay to ServeHTTP, so that net/http answers it
+// through the relay.
+type relayOne struct{}
+
+func (relayOne) ServeHTTP(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "relayed") }
+
+func (relayOne) ServeFast(dst []byte, q *server.FastRequest) (server.FastResponse, bool) {
+	if q.Path == "/relay" {
+		return server.FastResponse{}, false
+	}
+	return server.FastResponse{Head: append(dst, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n"...), Body: []byte("no"), Status: 503}, true
+}
+
+// waitGoAway reads c until a GOAWAY, and returns how long after start it came; it fails the test
+// when none comes within limit.
+func waitGoAway(t *testing.T, c *rawConn, start time.Time, limit time.Duration) time.Duration {
+	t.Helper()
+	for {
+		f := c.next(time.Until(start.Add(limit)))
+		if f == nil {
+			t.Fatalf("no GOAWAY within %v", limit)
+		}
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			if g.ErrCode != http2.ErrCodeNo {
+				t.Errorf("GOAWAY %v, want NO_ERROR", g.ErrCode)
+			}
+			return time.Since(start)
+		}
+	}
+}
+
+// A connection whose last stream was answered by net/http through the relay is idle as after a
+// ready answer: GOAWAY after idle_timeout (net/http starts its idle timer when the last stream
+// closes, x/net/http2's server.go closeStream), not never.
+func TestH2IdleTimeoutAfterRelayedStream(t *testing.T) {
+	t.Parallel()
+	const idle = 300 * time.Millisecond
+	s := openH2(t, relayOne{}, idle)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	c := dialRaw(t, s.Addr().String())
+	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: c.block(get("/relay")...), EndStream: true, EndHeaders: true})
+	var answered time.Time
+	for answered.IsZero() {
+		f := c.next(20 * time.Second)
+		if f == nil {
+			t.Fatal("no answer")
+		}
+		if d, ok := f.(*copiedData); ok && d.StreamID == 1 && d.StreamEnded() {
+			answered = time.Now()
+		}
+	}
+	if waited := waitGoAway(t, c, answered, 20*time.Second); waited < idle-50*time.Millisecond {
+		t.Errorf("GOAWAY %v after the answer, want at least the idle timeout %v", waited, idle)
+	}
+}
+
+// PINGs (or any frame that opens no stream) do not keep an idle connection open: net/http's idle
+// timer runs from the last stream's end whatever else the client sends, and so must ours.
+func TestH2IdleTimeoutNotExtendedByPings(t *testing.T) {
+	t.Parallel()
+	const idle = 400 * time.Millisecond
+	s := openH2(t, relayOne{}, idle)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	plain := httptest.NewUnstartedServer(relayOne{})
+	plain.Config.IdleTimeout = idle
+	plain.Config.Protocols = new(http.Protocols)
+	plain.Config.Protocols.SetUnencryptedHTTP2(true)
+	plain.Start()
+	t.Cleanup(plain.Close)
+	for name, addr := range map[string]string{"maintpage": s.Addr().String(), "net/http": plain.Listener.Addr().String()} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c := dialRaw(t, addr)
+			start := time.Now()
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				var n uint64
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(idle / 4):
+					}
+					n++
+					if c.fr.WritePing(false, [8]byte{byte(n)}) != nil {
+						return
+					}
+				}
+			}()
+			if waited := waitGoAway(t, c, start, 20*time.Second); waited < idle-50*time.Millisecond {
+				t.Errorf("GOAWAY after %v, want at least the idle timeout %v", waited, idle)
+			}
+		})
 	}
 }
