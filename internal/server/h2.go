@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -977,7 +978,7 @@ func (c *h2Conn) tooLarge(id uint32, ended bool) {
 	c.encBuf.Reset()
 	c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: "431"})
 	c.enc.WriteField(hpack.HeaderField{Name: "content-type", Value: "text/html; charset=utf-8"})
-	c.enc.WriteField(hpack.HeaderField{Name: "content-length", Value: "63"})
+	c.enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(body))})
 	block := bytes.Clone(c.encBuf.Bytes())
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -985,12 +986,12 @@ func (c *h2Conn) tooLarge(id uint32, ended bool) {
 	c.writeBlockLocked(id, false, block, h2DateField())
 	st := h2Stream{id: id, window: c.initialWindow, pending: []byte(body)}
 	if c.sendBodyLocked(&st) {
+		// The rest waits for window; the client's DATA meanwhile gets STREAM_CLOSED.
 		if c.streams == nil {
 			c.streams = map[uint32]*h2Stream{}
 		}
 		c.streams[id] = &st
-	}
-	if !ended {
+	} else if !ended {
 		// The answer is complete: the client may stop sending (RFC 9113 section 8.1).
 		c.wfr.WriteRSTStream(id, http2.ErrCodeNo)
 	}

@@ -527,6 +527,20 @@ func rawCorpus() []rawCase {
 			}
 			fr.WriteContinuation(1, true, b)
 		}},
+		{"too many headers, a body coming", func(fr *http2.Framer, enc func(...string) []byte) {
+			var fields []string
+			for i := range 10 {
+				fields = append(fields, fmt.Sprintf("x-%d", i), strings.Repeat("a", 8000))
+			}
+			b := enc(append([]string{":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/"}, fields...)...)
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b[:16000]})
+			for b = b[16000:]; len(b) > 16000; b = b[16000:] {
+				fr.WriteContinuation(1, false, b[:16000])
+			}
+			fr.WriteContinuation(1, true, b)
+			time.Sleep(100 * time.Millisecond)
+			fr.WriteData(1, true, []byte("body"))
+		}},
 		{"continuation flood", func(fr *http2.Framer, enc func(...string) []byte) {
 			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: enc(get("/")...), EndStream: true})
 			junk := enc("x-flood", strings.Repeat("f", 8000))
