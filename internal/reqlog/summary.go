@@ -82,7 +82,7 @@ func hash[K string | []byte](k K) uint64 {
 // peer, each with its own lock, so that connections on different cores rarely wait for each other;
 // a request is counted whole in one shard, so every line's counts add up.
 type summary struct {
-	shards  [8]shard
+	shards  [4]shard
 	trusted []netip.Prefix // proxies whose X-Forwarded-For names the client
 	next    atomic.Uint64  // spreads Conns over the shards
 }

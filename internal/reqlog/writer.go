@@ -12,7 +12,10 @@ const pipeBuf = 4096
 
 // writer collects whole lines in memory and writes them out in order, each write(2) holding only
 // whole lines. Two buffers take turns: requests append to one while the other is being written, so
-// a slow reader of stdout holds up requests only once both are full.
+// a slow reader of stdout holds up requests only once both are full. Each grows as lines come, up
+// to size, and keeps what it grew to: the default summary mode writes a few lines a second and
+// keeps them small, where two buffers of full size would be 128 KiB more of live heap for the
+// garbage collector to pace by.
 type writer struct {
 	mu     sync.Mutex // guards buf and closed
 	buf    []byte
@@ -21,16 +24,17 @@ type writer struct {
 	wmu   sync.Mutex // held while writing out; taken with mu held, so writes keep the lines' order
 	spare []byte     // the buffer not being filled, free when wmu is free
 	out   io.Writer
+	size  int // of each buffer
 }
 
 func newWriter(out io.Writer, size int) *writer {
-	return &writer{out: out, buf: make([]byte, 0, size), spare: make([]byte, 0, size)}
+	return &writer{out: out, size: size}
 }
 
 // write appends one or more whole lines.
 func (w *writer) write(lines []byte) {
 	w.mu.Lock()
-	if !w.closed && len(w.buf)+len(lines) <= cap(w.buf) {
+	if !w.closed && len(w.buf)+len(lines) <= w.size {
 		w.buf = append(w.buf, lines...)
 		w.mu.Unlock()
 		return
@@ -38,7 +42,7 @@ func (w *writer) write(lines []byte) {
 	w.wmu.Lock()
 	full := w.buf
 	w.buf, w.spare = w.spare[:0], nil
-	if w.closed || len(lines) > cap(w.buf) {
+	if w.closed || len(lines) > w.size {
 		// After Close nothing flushes the buffer any more, and an overlong line does not fit:
 		// write them out at once, behind what was buffered.
 		w.mu.Unlock()
