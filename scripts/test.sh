@@ -51,5 +51,5 @@ scripts/controlplane.sh build >/dev/null
 go test -race -timeout 20m ./...
 # Allocations and bytes per connection as shipped: the race detector's sync.Pool drops buffers at
 # random on purpose, and its bookkeeping grows every structure.
-go test -count=1 -run 'AllocatesNothing|HoldNoBuffers' ./internal/server/ ./internal/gate/
+go test -count=1 -run 'AllocatesNothing|HoldNoBuffers|FootprintPerConnection' ./internal/server/ ./internal/gate/
 bench/run.sh --smoke

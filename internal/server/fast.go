@@ -466,8 +466,6 @@ func (fc *fastConn) serve() {
 			out := outPool.Get().(*[]byte)
 			o, k := fc.forward(ff, out, fc.read()[:headLen], &req, keep)
 			outPool.Put(out)
-			// The forwarder may have set deadlines of its own on the connection.
-			fc.rdl, fc.wdl = time.Time{}, time.Time{}
 			if o != FastDeclined {
 				switch o {
 				case FastFailed:

@@ -12,6 +12,8 @@ import (
 
 // A FastForwarder passes some requests on itself — the gate's fast proxy path — on the goroutine
 // that read them, for requests its FastHandler side (if any) did not answer from ready bytes.
+// ForwardFast writes to the client's connection but leaves its deadlines alone: the server keeps
+// track of them, and moves them on only a few times a second on a busy connection.
 type FastForwarder interface {
 	ForwardFast(x *FastExchange) FastOutcome
 }
@@ -56,10 +58,10 @@ func (fc *fastConn) forward(ff FastForwarder, out *[]byte, head []byte, req *Fas
 	keep = keep && !fc.l.stopping()
 	x := &fc.x
 	*x = FastExchange{Head: head, Req: req, Remote: fc.remote, Conn: fc.c, Keep: keep, Out: (*out)[:0]}
-	if fc.l.writeTimeout > 0 {
-		fc.c.SetWriteDeadline(time.Now().Add(fc.l.writeTimeout))
-	}
 	start := time.Now()
+	if fc.l.writeTimeout > 0 {
+		extend(&fc.wdl, start, fc.l.writeTimeout, fc.c.SetWriteDeadline)
+	}
 	o := ff.ForwardFast(x)
 	*out = x.Out[:0] // keep the grown buffer
 	if o == FastServed && fc.rl != nil {
