@@ -483,6 +483,7 @@ func (fc *fastConn) serve() {
 			return
 		}
 		served = true
+		req = FastRequest{} // its strings point into the read buffer, which they would keep alive
 		fc.n = copy(*fc.in, (*fc.in)[headLen:fc.n])
 		if fc.n == 0 {
 			fc.release() // nothing of the next request yet: wait without a buffer

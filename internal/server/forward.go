@@ -64,6 +64,9 @@ func (fc *fastConn) forward(ff FastForwarder, out *[]byte, head []byte, req *Fas
 	}
 	o := ff.ForwardFast(x)
 	*out = x.Out[:0] // keep the grown buffer
+	// The buffers go back to their pools after the request; an exchange kept pointing at them
+	// would keep them alive for as long as the connection stays idle.
+	x.Head, x.Out = nil, nil
 	if o == FastServed && fc.rl != nil {
 		e := reqlog.Entry{Method: req.Method, Path: req.Path, Status: x.Status, Bytes: x.Bytes,
 			Duration: time.Since(start), Remote: fc.remote}
