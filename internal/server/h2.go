@@ -196,10 +196,11 @@ type h2Conn struct {
 type h2Stream struct {
 	id         uint32
 	relay      bool
-	window     int64  // what the client lets us send on it
-	pending    []byte // the rest of a ready body
-	remoteDone bool   // the client ended its side (relayed streams)
-	localDone  bool   // the answer is complete (relayed streams)
+	window     int64     // what the client lets us send on it
+	pending    []byte    // the rest of a ready body
+	deadline   time.Time // a ready answer waiting for window is reset then (write_timeout)
+	remoteDone bool      // the client ended its side (relayed streams)
+	localDone  bool      // the answer is complete (relayed streams)
 }
 
 type h2Ready struct {
@@ -293,6 +294,10 @@ func (c *h2Conn) serve() {
 func (c *h2Conn) pause() bool {
 	for {
 		c.mu.Lock()
+		var expiry time.Time
+		if len(c.streams) > 0 && c.s.writeTimeout > 0 {
+			expiry = c.expireLocked()
+		}
 		c.flushLocked()
 		idle := len(c.streams) == 0
 		if c.dead || c.goingAway && (idle || c.goAwayCode != http2.ErrCodeNo) {
@@ -305,6 +310,8 @@ func (c *h2Conn) pause() bool {
 				c.idleSince, c.active = time.Now(), false
 			}
 			until = c.idleSince.Add(c.s.idleTimeout)
+		} else if !idle {
+			until = expiry
 		}
 		// Set under mu, so that a wakeUpLocked (a stream's end on the relay's goroutine, a
 		// shutdown) is either seen above or cuts this wait short.
@@ -334,6 +341,30 @@ func (c *h2Conn) pause() bool {
 			return false
 		}
 	}
+}
+
+// expireLocked resets the ready answers that have waited for the client's window past their
+// deadline, as net/http resets a stream whose handler's write timed out (x/net/http2's server.go,
+// onWriteTimeout), and returns the next deadline (zero: none).
+func (c *h2Conn) expireLocked() time.Time {
+	var now, next time.Time
+	for _, st := range c.streams {
+		if st.deadline.IsZero() {
+			continue
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if !now.Before(st.deadline) {
+			c.wfr.WriteRSTStream(st.id, http2.ErrCodeInternal)
+			c.closeStreamLocked(st)
+			continue
+		}
+		if next.IsZero() || st.deadline.Before(next) {
+			next = st.deadline
+		}
+	}
+	return next
 }
 
 // wakeUpLocked cuts short pause's wait for the client, so that the connection notices a shutdown
@@ -803,11 +834,8 @@ func (c *h2Conn) answer(id uint32, resp *FastResponse, head bool) {
 	}
 	st := h2Stream{id: id, window: c.initialWindow, pending: body}
 	if c.sendBodyLocked(&st) {
-		if c.streams == nil {
-			c.streams = map[uint32]*h2Stream{}
-		}
 		p := st
-		c.streams[id] = &p
+		c.pendingLocked(&p)
 	}
 }
 
@@ -843,6 +871,17 @@ func (c *h2Conn) writeBlockLocked(id uint32, endStream bool, parts ...[]byte) {
 		block = block[k:]
 		typ, flags = http2.FrameContinuation, 0
 	}
+}
+
+// pendingLocked keeps st, a ready answer whose body waits for window, until write_timeout.
+func (c *h2Conn) pendingLocked(st *h2Stream) {
+	if c.streams == nil {
+		c.streams = map[uint32]*h2Stream{}
+	}
+	if c.s.writeTimeout > 0 {
+		st.deadline = time.Now().Add(c.s.writeTimeout)
+	}
+	c.streams[st.id] = st
 }
 
 // sendBodyLocked sends what the windows allow of st's pending body, and reports whether some is
@@ -987,10 +1026,7 @@ func (c *h2Conn) tooLarge(id uint32, ended bool) {
 	st := h2Stream{id: id, window: c.initialWindow, pending: []byte(body)}
 	if c.sendBodyLocked(&st) {
 		// The rest waits for window; the client's DATA meanwhile gets STREAM_CLOSED.
-		if c.streams == nil {
-			c.streams = map[uint32]*h2Stream{}
-		}
-		c.streams[id] = &st
+		c.pendingLocked(&st)
 	} else if !ended {
 		// The answer is complete: the client may stop sending (RFC 9113 section 8.1).
 		c.wfr.WriteRSTStream(id, http2.ErrCodeNo)

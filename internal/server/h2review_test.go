@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -260,6 +261,54 @@ func TestH2IdleTimeoutNotExtendedByPings(t *testing.T) {
 			if waited := waitGoAway(t, c, start, 20*time.Second); waited < idle-50*time.Millisecond {
 				t.Errorf("GOAWAY after %v, want at least the idle timeout %v", waited, idle)
 			}
+		})
+	}
+}
+
+// A ready answer that waits for a window the client never gives is reset after write_timeout, as
+// net/http resets a stream whose handler's write timed out (x/net/http2's server.go,
+// onWriteTimeout); the connection is then idle and closed after idle_timeout. Without that, a
+// client holds a connection (and its goroutine) for ever by sending SETTINGS_INITIAL_WINDOW_SIZE 0
+// and one request.
+func TestH2ReadyAnswerWaitingForWindowTimesOut(t *testing.T) {
+	t.Parallel()
+	const write, idle = 400 * time.Millisecond, 300 * time.Millisecond
+	s, err := server.Open(server.Options{Addr: "127.0.0.1:0", Handler: relayOne{}, FastPath: true, H2C: true,
+		ReadHeaderTimeout: 5 * time.Second, WriteTimeout: write, IdleTimeout: idle, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	plain := httptest.NewUnstartedServer(relayOne{})
+	plain.Config.WriteTimeout, plain.Config.IdleTimeout = write, idle
+	plain.Config.Protocols = new(http.Protocols)
+	plain.Config.Protocols.SetUnencryptedHTTP2(true)
+	plain.Start()
+	t.Cleanup(plain.Close)
+	for name, addr := range map[string]string{"maintpage": s.Addr().String(), "net/http": plain.Listener.Addr().String()} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c := dialRaw(t, addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+			start := time.Now()
+			c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: c.block(get("/")...), EndStream: true, EndHeaders: true})
+			var reset time.Duration
+			for {
+				f := c.next(time.Until(start.Add(20 * time.Second)))
+				if f == nil {
+					t.Fatal("the stream waiting for window was neither reset nor the connection closed within 20s")
+				}
+				if r, ok := f.(*http2.RSTStreamFrame); ok && r.StreamID == 1 {
+					if r.ErrCode != http2.ErrCodeInternal {
+						t.Errorf("RST_STREAM %v, want INTERNAL_ERROR", r.ErrCode)
+					}
+					reset = time.Since(start)
+					break
+				}
+			}
+			if reset < write-50*time.Millisecond {
+				t.Errorf("reset after %v, want at least the write timeout %v", reset, write)
+			}
+			waitGoAway(t, c, start, 20*time.Second)
 		})
 	}
 }
