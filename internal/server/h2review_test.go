@@ -181,6 +181,17 @@ func (relayOne) ServeFast(dst []byte, q *server.FastRequest) (server.FastRespons
 	return server.FastResponse{Head: append(dst, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n"...), Body: []byte("no"), Status: 503}, true
 }
 
+// plainH2C starts net/http's own h2c server for relayOne with these timeouts, and returns its address.
+func plainH2C(t *testing.T, write, idle time.Duration) string {
+	plain := httptest.NewUnstartedServer(relayOne{})
+	plain.Config.WriteTimeout, plain.Config.IdleTimeout = write, idle
+	plain.Config.Protocols = new(http.Protocols)
+	plain.Config.Protocols.SetUnencryptedHTTP2(true)
+	plain.Start()
+	t.Cleanup(plain.Close)
+	return plain.Listener.Addr().String()
+}
+
 // waitGoAway reads c until a GOAWAY, and returns how long after start it came; it fails the test
 // when none comes within limit.
 func waitGoAway(t *testing.T, c *rawConn, start time.Time, limit time.Duration) time.Duration {
@@ -231,13 +242,7 @@ func TestH2IdleTimeoutNotExtendedByPings(t *testing.T) {
 	const idle = 400 * time.Millisecond
 	s := openH2(t, relayOne{}, idle)
 	t.Cleanup(func() { s.Close(context.Background()) })
-	plain := httptest.NewUnstartedServer(relayOne{})
-	plain.Config.IdleTimeout = idle
-	plain.Config.Protocols = new(http.Protocols)
-	plain.Config.Protocols.SetUnencryptedHTTP2(true)
-	plain.Start()
-	t.Cleanup(plain.Close)
-	for name, addr := range map[string]string{"maintpage": s.Addr().String(), "net/http": plain.Listener.Addr().String()} {
+	for name, addr := range map[string]string{"maintpage": s.Addr().String(), "net/http": plainH2C(t, 0, idle)} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			c := dialRaw(t, addr)
@@ -279,13 +284,7 @@ func TestH2ReadyAnswerWaitingForWindowTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
-	plain := httptest.NewUnstartedServer(relayOne{})
-	plain.Config.WriteTimeout, plain.Config.IdleTimeout = write, idle
-	plain.Config.Protocols = new(http.Protocols)
-	plain.Config.Protocols.SetUnencryptedHTTP2(true)
-	plain.Start()
-	t.Cleanup(plain.Close)
-	for name, addr := range map[string]string{"maintpage": s.Addr().String(), "net/http": plain.Listener.Addr().String()} {
+	for name, addr := range map[string]string{"maintpage": s.Addr().String(), "net/http": plainH2C(t, write, idle)} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			c := dialRaw(t, addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
