@@ -9,6 +9,8 @@ import (
 )
 
 func main() {
-	cli.SetMemoryLimit(os.Getenv) // the Go runtime's, for the whole process: first
-	os.Exit(cli.Main(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	stopMemoryLimit := cli.SetMemoryLimit(os.Getenv) // the Go runtime's, for the whole process: first
+	code := cli.Main(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stopMemoryLimit()
+	os.Exit(code)
 }

@@ -27,6 +27,9 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(gcCountChildEnv); mode != "" {
+		gcCountChild(mode) // a child of TestMemoryLimitTunerPacesLikeGOGC: no binary needed
+	}
 	dir, err := os.MkdirTemp("", "maintpage-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
