@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +62,7 @@ type h2Server struct {
 	inner         *http.Server
 	innerLn       *chanListener
 	reqLog        *reqlog.Logger
+	log           *slog.Logger
 	maxHeaderList uint32
 	idleTimeout   time.Duration
 	writeTimeout  time.Duration
@@ -91,6 +95,7 @@ func newH2Server(o Options, addr net.Addr, h *atomic.Pointer[http.Handler], root
 		inner:   newHTTPServer(inner, root),
 		innerLn: newChanListener(addr),
 		reqLog:  reqLog,
+		log:     o.Log,
 		// net/http's MAX_HEADER_LIST_SIZE (x/net/http2's config.go, adjustHTTP1MaxHeaderSize).
 		maxHeaderList: uint32(maxHeader + 10*32),
 		idleTimeout:   idle,
@@ -167,6 +172,9 @@ type h2Conn struct {
 	respBuf     []byte
 	forwarded   [1]string
 	rl          *reqlog.Conn // the request log's handle of the connection; nil when off
+	// The connection's goroutine holds mu (taken with lock, given back with unlock): when it panics
+	// where no deferred unlock gives mu back, its recovery does (see recoverConn).
+	holdsLock bool
 
 	mu            sync.Mutex // everything below, and writing to c
 	cond          sync.Cond  // the send windows grew, a stream ended, or the connection closed
@@ -240,10 +248,65 @@ func newStatelessEncoder(w *bytes.Buffer) *hpack.Encoder {
 	return e
 }
 
+// lock and unlock take and give back mu on the connection's goroutine (only there: see holdsLock).
+func (c *h2Conn) lock() {
+	c.mu.Lock()
+	c.holdsLock = true
+}
+
+func (c *h2Conn) unlock() {
+	c.holdsLock = false
+	c.mu.Unlock()
+}
+
+// Test hooks, nil in production: called for each frame the connection's goroutine reads (with mu
+// held) and for each frame the relay reads from net/http, so that a test can make them panic.
+var (
+	h2FrameHook func(c *h2Conn, f http2.Frame)
+	h2RelayHook func(c *h2Conn, f http2.Frame)
+)
+
+// recoverConn recovers a panic of the connection's goroutine as net/http recovers one serving a
+// connection (net/http's server.go, conn.serve): logged with the stack, the connection closed.
+// It runs before finish, which then closes the relay.
+func (c *h2Conn) recoverConn() {
+	e := recover()
+	if e == nil {
+		return
+	}
+	if c.holdsLock {
+		c.unlock()
+	}
+	c.crashed(e, "connection")
+}
+
+// crashed logs the panic e of one of the connection's goroutines and closes the connection, so that
+// its other goroutines end: a read or write on the client's connection or the relay's in-memory one
+// fails, and a relay waiting for window is woken.
+func (c *h2Conn) crashed(e any, where string) {
+	const size = 64 << 10 // as net/http
+	buf := make([]byte, size)
+	buf = buf[:runtime.Stack(buf, false)]
+	if c.s.log != nil {
+		c.s.log.Error("http2: panic serving "+c.remote+": "+fmt.Sprint(e), "goroutine", where, "stack", string(buf))
+	}
+	c.c.Close()
+	c.mu.Lock()
+	c.dead = true
+	c.relayFailed = true
+	r := c.relay
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	if r != nil {
+		r.pc.Close()
+	}
+}
+
 func (c *h2Conn) serve() {
 	c.rl = c.s.reqLog.Conn(c.remote) // closed by finish
 	defer c.finish()
-	c.mu.Lock()
+	defer c.recoverConn()
+	c.lock()
 	// Our SETTINGS first (RFC 9113 section 3.4), then a window for the connection as large as
 	// net/http's, given by the relay once there is one (see h2Relay).
 	c.wfr.WriteSettings(
@@ -253,7 +316,7 @@ func (c *h2Conn) serve() {
 	)
 	c.unacked++
 	c.flushLocked()
-	c.mu.Unlock()
+	c.unlock()
 	// The preface, under the deadline the fast path set (read_header_timeout).
 	var pre [len(h2Preface)]byte
 	if _, err := io.ReadFull(c.br, pre[:]); err != nil || string(pre[:]) != h2Preface {
@@ -275,12 +338,15 @@ func (c *h2Conn) serve() {
 				return
 			}
 		}
-		c.mu.Lock()
+		c.lock()
+		if h2FrameHook != nil {
+			h2FrameHook(c, f)
+		}
 		stop := c.dead || c.goingAway && c.goAwayCode != http2.ErrCodeNo
 		if !stop && len(c.out.segs) > 0 && c.out.n >= h2FlushAt {
 			c.flushLocked()
 		}
-		c.mu.Unlock()
+		c.unlock()
 		if stop {
 			return
 		}
@@ -293,7 +359,7 @@ func (c *h2Conn) serve() {
 // the connection is over.
 func (c *h2Conn) pause() bool {
 	for {
-		c.mu.Lock()
+		c.lock()
 		var expiry time.Time
 		if len(c.streams) > 0 && c.s.writeTimeout > 0 {
 			expiry = c.expireLocked()
@@ -301,7 +367,7 @@ func (c *h2Conn) pause() bool {
 		c.flushLocked()
 		idle := len(c.streams) == 0
 		if c.dead || c.goingAway && (idle || c.goAwayCode != http2.ErrCodeNo) {
-			c.mu.Unlock()
+			c.unlock()
 			return false
 		}
 		var until time.Time
@@ -317,9 +383,9 @@ func (c *h2Conn) pause() bool {
 		// shutdown) is either seen above or cuts this wait short.
 		c.peeking = true
 		c.c.SetReadDeadline(until)
-		c.mu.Unlock()
+		c.unlock()
 		_, err := c.br.Peek(1)
-		c.mu.Lock()
+		c.lock()
 		c.peeking = false
 		if c.woken {
 			// The wake may have come after the bytes: the frame must be read under until.
@@ -333,7 +399,7 @@ func (c *h2Conn) pause() bool {
 		if expired {
 			c.goAwayLocked(http2.ErrCodeNo)
 		}
-		c.mu.Unlock()
+		c.unlock()
 		switch {
 		case err == nil:
 			return true
@@ -387,13 +453,13 @@ func (c *h2Conn) shutdown() {
 }
 
 func (c *h2Conn) finish() {
-	c.mu.Lock()
+	c.lock()
 	c.flushLocked()
 	lingering := c.goingAway && c.goAwayCode != http2.ErrCodeNo && !c.dead
 	c.dead = true
 	c.cond.Broadcast()
 	r := c.relay
-	c.mu.Unlock()
+	c.unlock()
 	if r != nil {
 		r.close()
 	}
@@ -414,9 +480,9 @@ func (c *h2Conn) finish() {
 // reports whether the connection goes on.
 func (c *h2Conn) readError(f http2.Frame, err error) bool {
 	if err == http2.ErrFrameTooLarge {
-		c.mu.Lock()
+		c.lock()
 		c.goAwayLocked(http2.ErrCodeFrameSize)
-		c.mu.Unlock()
+		c.unlock()
 		return false
 	}
 	var se http2.StreamError
@@ -427,14 +493,14 @@ func (c *h2Conn) readError(f http2.Frame, err error) bool {
 		c.resetStream(se.StreamID, se.Code)
 		return true
 	case errors.As(err, &ce):
-		c.mu.Lock()
+		c.lock()
 		if f != nil {
 			if id := f.Header().StreamID; id > c.maxStreamID {
 				c.maxStreamID = id
 			}
 		}
 		c.goAwayLocked(http2.ErrCode(ce))
-		c.mu.Unlock()
+		c.unlock()
 		return false
 	}
 	return false
@@ -457,12 +523,12 @@ func (c *h2Conn) frameError(f http2.Frame, err error) bool {
 	if errors.As(err, &ce) {
 		code = http2.ErrCode(ce)
 	}
-	c.mu.Lock()
+	c.lock()
 	if id := f.Header().StreamID; id > c.maxStreamID && id%2 == 1 {
 		c.maxStreamID = id
 	}
 	c.goAwayLocked(code)
-	c.mu.Unlock()
+	c.unlock()
 	return false
 }
 
@@ -479,15 +545,15 @@ func (c *h2Conn) processFrame(f http2.Frame) error {
 		}
 		c.sawSettings = true
 	}
-	c.mu.Lock()
+	c.lock()
 	discard := c.goingAway && (c.goAwayCode != http2.ErrCodeNo || f.Header().StreamID > c.maxStreamID)
-	c.mu.Unlock()
+	c.unlock()
 	if discard {
 		// After a GOAWAY, frames of streams it did not take are dropped; the flow control they
 		// used is given back (RFC 9113 section 6.8).
 		if d, ok := f.(*http2.DataFrame); ok {
-			c.mu.Lock()
-			defer c.mu.Unlock()
+			c.lock()
+			defer c.unlock()
 			if !c.takeRecv(d.Length) {
 				return streamErr(d.StreamID, http2.ErrCodeFlowControl)
 			}
@@ -504,9 +570,9 @@ func (c *h2Conn) processFrame(f http2.Frame) error {
 		return c.processWindowUpdate(f)
 	case *http2.PingFrame:
 		if !f.IsAck() {
-			c.mu.Lock()
+			c.lock()
 			c.wfr.WritePing(true, f.Data)
-			c.mu.Unlock()
+			c.unlock()
 		}
 		return nil
 	case *http2.DataFrame:
@@ -521,9 +587,9 @@ func (c *h2Conn) processFrame(f http2.Frame) error {
 		return nil
 	case *http2.GoAwayFrame:
 		// The client is leaving: no new streams, finish the open ones.
-		c.mu.Lock()
+		c.lock()
 		c.goAwayLocked(http2.ErrCodeNo)
-		c.mu.Unlock()
+		c.unlock()
 		return nil
 	case *http2.PushPromiseFrame:
 		return h2ConnError(http2.ErrCodeProtocol) // a client cannot push
@@ -533,8 +599,8 @@ func (c *h2Conn) processFrame(f http2.Frame) error {
 }
 
 func (c *h2Conn) processSettings(f *http2.SettingsFrame) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock()
+	defer c.unlock()
 	if f.IsAck() {
 		c.unacked--
 		if c.unacked < 0 {
@@ -580,17 +646,17 @@ func (c *h2Conn) processSettings(f *http2.SettingsFrame) error {
 	c.cond.Broadcast()
 	if len(relayed) > 0 && c.relay != nil {
 		r := c.relay
-		c.mu.Unlock()
+		c.unlock()
 		r.writeSettings(relayed)
-		c.mu.Lock()
+		c.lock()
 	}
 	return nil
 }
 
 func (c *h2Conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
-	c.mu.Lock()
+	c.lock()
 	if f.StreamID == 0 {
-		defer c.mu.Unlock()
+		defer c.unlock()
 		if c.sendWindow+int64(f.Increment) > h2MaxWindow {
 			return h2ConnError(http2.ErrCodeFlowControl)
 		}
@@ -600,23 +666,23 @@ func (c *h2Conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 		return nil
 	}
 	if c.idleLocked(f.StreamID) {
-		c.mu.Unlock()
+		c.unlock()
 		return h2ConnError(http2.ErrCodeProtocol)
 	}
 	st := c.streams[f.StreamID]
 	if st == nil {
-		c.mu.Unlock()
+		c.unlock()
 		return nil // a closed stream: allowed (RFC 9113 section 5.1)
 	}
 	if st.window+int64(f.Increment) > h2MaxWindow {
-		c.mu.Unlock()
+		c.unlock()
 		return streamErr(f.StreamID, http2.ErrCodeFlowControl)
 	}
 	st.window += int64(f.Increment)
 	c.sendPendingLocked()
 	c.cond.Broadcast()
 	r := c.relayOf(st)
-	c.mu.Unlock()
+	c.unlock()
 	if r != nil {
 		r.writeWindowUpdate(f.StreamID, f.Increment)
 	}
@@ -636,9 +702,9 @@ func (c *h2Conn) relayOf(st *h2Stream) *h2Relay {
 }
 
 func (c *h2Conn) processReset(f *http2.RSTStreamFrame) error {
-	c.mu.Lock()
+	c.lock()
 	if c.idleLocked(f.StreamID) {
-		c.mu.Unlock()
+		c.unlock()
 		return h2ConnError(http2.ErrCodeProtocol)
 	}
 	st := c.streams[f.StreamID]
@@ -646,7 +712,7 @@ func (c *h2Conn) processReset(f *http2.RSTStreamFrame) error {
 	if st != nil {
 		c.closeStreamLocked(st)
 	}
-	c.mu.Unlock()
+	c.unlock()
 	if r != nil {
 		r.writeReset(f.StreamID, f.ErrCode)
 	}
@@ -654,14 +720,14 @@ func (c *h2Conn) processReset(f *http2.RSTStreamFrame) error {
 }
 
 func (c *h2Conn) processData(f *http2.DataFrame) error {
-	c.mu.Lock()
+	c.lock()
 	id := f.StreamID
 	if id == 0 || c.idleLocked(id) {
-		c.mu.Unlock()
+		c.unlock()
 		return h2ConnError(http2.ErrCodeProtocol)
 	}
 	if !c.takeRecv(f.Length) {
-		c.mu.Unlock()
+		c.unlock()
 		return streamErr(id, http2.ErrCodeFlowControl)
 	}
 	st := c.streams[id]
@@ -669,7 +735,7 @@ func (c *h2Conn) processData(f *http2.DataFrame) error {
 		// Closed, or half-closed (remote) with a ready answer: STREAM_CLOSED, and the
 		// connection's window back (net/http's processData).
 		c.giveRecv(f.Length)
-		c.mu.Unlock()
+		c.unlock()
 		return streamErr(id, http2.ErrCodeStreamClosed)
 	}
 	if f.StreamEnded() {
@@ -677,7 +743,7 @@ func (c *h2Conn) processData(f *http2.DataFrame) error {
 		c.maybeCloseLocked(st)
 	}
 	r := c.relay
-	c.mu.Unlock()
+	c.unlock()
 	r.writeData(f)
 	return nil
 }
@@ -705,12 +771,12 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if id%2 != 1 {
 		return h2ConnError(http2.ErrCodeProtocol) // RFC 9113 section 5.1.1
 	}
-	c.mu.Lock()
+	c.lock()
 	if st := c.streams[id]; st != nil {
 		r := c.relayOf(st)
 		if r == nil {
 			// Half-closed (remote), waiting to send its answer.
-			c.mu.Unlock()
+			c.unlock()
 			return streamErr(id, http2.ErrCodeStreamClosed)
 		}
 		// Trailers, or a mistake net/http judges.
@@ -718,12 +784,12 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 			st.remoteDone = true
 			c.maybeCloseLocked(st)
 		}
-		c.mu.Unlock()
+		c.unlock()
 		r.writeHeaders(f)
 		return nil
 	}
 	if id <= c.maxStreamID {
-		c.mu.Unlock()
+		c.unlock()
 		return h2ConnError(http2.ErrCodeProtocol) // a stream id going down
 	}
 	c.maxStreamID = id
@@ -732,10 +798,10 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		if c.unacked == 0 {
 			code = http2.ErrCodeProtocol // they know the limit (net/http's processHeaders)
 		}
-		c.mu.Unlock()
+		c.unlock()
 		return streamErr(id, code)
 	}
-	c.mu.Unlock()
+	c.unlock()
 	if f.HasPriority() && f.Priority.StreamDep == id {
 		return streamErr(id, http2.ErrCodeProtocol)
 	}
@@ -825,8 +891,8 @@ func (c *h2Conn) answer(id uint32, resp *FastResponse, head bool) {
 	if head {
 		body = nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock()
+	defer c.unlock()
 	c.active = true // a stream opened and (mostly) ended: the idle timer starts again
 	c.writeBlockLocked(id, len(body) == 0, block, date)
 	if len(body) == 0 {
@@ -937,14 +1003,14 @@ func (c *h2Conn) maybeCloseLocked(st *h2Stream) {
 // resetStream answers a stream error: RST_STREAM, the stream closed, and net/http's side of a
 // relayed stream cancelled.
 func (c *h2Conn) resetStream(id uint32, code http2.ErrCode) {
-	c.mu.Lock()
+	c.lock()
 	c.wfr.WriteRSTStream(id, code)
 	st := c.streams[id]
 	r := c.relayOf(st)
 	if st != nil {
 		c.closeStreamLocked(st)
 	}
-	c.mu.Unlock()
+	c.unlock()
 	if r != nil {
 		r.writeReset(id, http2.ErrCodeCancel)
 	}
@@ -1019,8 +1085,8 @@ func (c *h2Conn) tooLarge(id uint32, ended bool) {
 	c.enc.WriteField(hpack.HeaderField{Name: "content-type", Value: "text/html; charset=utf-8"})
 	c.enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(body))})
 	block := bytes.Clone(c.encBuf.Bytes())
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock()
+	defer c.unlock()
 	c.active = true
 	c.writeBlockLocked(id, false, block, h2DateField())
 	st := h2Stream{id: id, window: c.initialWindow, pending: []byte(body)}

@@ -36,10 +36,10 @@ type h2Relay struct {
 
 // relayNew opens a relayed stream for f, starting the relay at the first one.
 func (c *h2Conn) relayNew(f *http2.MetaHeadersFrame) error {
-	c.mu.Lock()
+	c.lock()
 	r := c.relay
 	failed := c.relayFailed
-	c.mu.Unlock()
+	c.unlock()
 	if failed {
 		return streamErr(f.StreamID, http2.ErrCodeRefusedStream)
 	}
@@ -49,13 +49,13 @@ func (c *h2Conn) relayNew(f *http2.MetaHeadersFrame) error {
 			return streamErr(f.StreamID, http2.ErrCodeRefusedStream)
 		}
 	}
-	c.mu.Lock()
+	c.lock()
 	if c.streams == nil {
 		c.streams = map[uint32]*h2Stream{}
 	}
 	// Known before net/http can answer it.
 	c.streams[f.StreamID] = &h2Stream{id: f.StreamID, relay: true, window: c.initialWindow, remoteDone: f.StreamEnded()}
-	c.mu.Unlock()
+	c.unlock()
 	r.writeHeaders(f)
 	return nil
 }
@@ -70,10 +70,10 @@ func (c *h2Conn) startRelay() *h2Relay {
 		theirs.Close()
 		return nil
 	}
-	c.mu.Lock()
+	c.lock()
 	window := c.initialWindow
 	c.relay = r
-	c.mu.Unlock()
+	c.unlock()
 	go r.read()
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
@@ -156,9 +156,30 @@ func (r *h2Relay) writeSettings(s []http2.Setting) {
 	r.wfr.WriteSettings(s...)
 }
 
+// recoverRelay recovers a panic of the relay's goroutine (see recoverConn). Every lock it takes is given
+// back by a deferred unlock, so none is held here.
+func (r *h2Relay) recoverRelay() {
+	if e := recover(); e != nil {
+		r.c.crashed(e, "relay")
+	}
+}
+
+func (r *h2Relay) writeSettingsAck() {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	r.wfr.WriteSettingsAck()
+}
+
+func (r *h2Relay) writePingAck(data [8]byte) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	r.wfr.WritePing(true, data)
+}
+
 // read passes net/http's frames to the client until the in-memory connection closes.
 func (r *h2Relay) read() {
 	defer close(r.done)
+	defer r.recoverRelay()
 	fr := http2.NewFramer(nil, r.pc)
 	var block []byte
 	var blockID uint32
@@ -170,18 +191,17 @@ func (r *h2Relay) read() {
 			r.pc.Close()
 			return
 		}
+		if h2RelayHook != nil {
+			h2RelayHook(r.c, f)
+		}
 		switch f := f.(type) {
 		case *http2.SettingsFrame:
 			if !f.IsAck() {
-				r.wmu.Lock()
-				r.wfr.WriteSettingsAck()
-				r.wmu.Unlock()
+				r.writeSettingsAck()
 			}
 		case *http2.PingFrame:
 			if !f.IsAck() {
-				r.wmu.Lock()
-				r.wfr.WritePing(true, f.Data)
-				r.wmu.Unlock()
+				r.writePingAck(f.Data)
 			}
 		case *http2.HeadersFrame:
 			block = append(block[:0], f.HeaderBlockFragment()...)
