@@ -333,7 +333,63 @@ func TestH2FastManyConcurrentStreams(t *testing.T) {
 // read until the connection closes or is quiet.
 type rawCase struct {
 	name  string
-	write func(fr *http2.Framer, enc func(fields ...string) []byte)
+	write func(fr *http2.Framer, enc func(fields ...string) []byte, w *rawWait)
+}
+
+// rawWait lets a raw case wait for what the server has sent before it writes its next frame, so
+// that both servers are in the same state when it arrives (a fixed sleep was not enough on a
+// loaded machine: net/http's handler had not always answered). A nil *rawWait waits for nothing
+// (the fuzzer only collects the frames).
+type rawWait struct {
+	mu      sync.Mutex
+	changed chan struct{}     // closed and replaced whenever the reader saw a frame or stopped
+	seen    map[uint32]string // per stream: "" nothing, "started" a frame came, "ended" END_STREAM or RST_STREAM
+	stopped bool
+}
+
+// until waits, up to 10 s, for stream id to reach state ("started" or "ended"), then a little
+// longer: net/http's serve loop learns that a frame was written through a channel it selects on
+// together with the frames it read, so a reply sent the moment the frame arrives could still be
+// taken first.
+func (w *rawWait) until(id uint32, state string) {
+	if w == nil {
+		return
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		w.mu.Lock()
+		got, stopped, ch := w.seen[id], w.stopped, w.changed
+		w.mu.Unlock()
+		if got == state || got == "ended" || stopped {
+			time.Sleep(20 * time.Millisecond)
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			return // the comparison of the two servers' frames then says what differed
+		}
+	}
+}
+
+// answered waits until the server ended stream id (END_STREAM or RST_STREAM).
+func (w *rawWait) answered(id uint32) { w.until(id, "ended") }
+
+// started waits until the server sent a frame on stream id (a head, or data up to its window).
+func (w *rawWait) started(id uint32) { w.until(id, "started") }
+
+func (w *rawWait) note(id uint32, ended, stop bool) {
+	w.mu.Lock()
+	if stop {
+		w.stopped = true
+	} else if ended {
+		w.seen[id] = "ended"
+	} else if w.seen[id] == "" {
+		w.seen[id] = "started"
+	}
+	close(w.changed)
+	w.changed = make(chan struct{})
+	w.mu.Unlock()
 }
 
 func get(path string, extra ...string) []string {
@@ -345,177 +401,177 @@ func rawCorpus() []rawCase {
 		return http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndStream: end, EndHeaders: true}
 	}
 	return []rawCase{
-		{"get", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"get", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(get("/", "accept", "text/html")...)))
 		}},
-		{"three streams", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"three streams", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(get("/")...)))
 			fr.WriteHeaders(hdrs(3, true, enc(get("/_maintenance/health")...)))
 			fr.WriteHeaders(hdrs(5, true, enc(get("/", "accept", "application/json")...)))
 		}},
-		{"continuation", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"continuation", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			b := enc(get("/", "accept", "text/html", "x-pad", strings.Repeat("p", 100))...)
 			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b[:10], EndStream: true})
 			fr.WriteContinuation(1, false, b[10:50])
 			fr.WriteContinuation(1, true, b[50:])
 		}},
-		{"connection header", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"connection header", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(get("/", "connection", "keep-alive")...)))
 		}},
-		{"te gzip", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"te gzip", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(get("/", "te", "gzip")...)))
 		}},
-		{"te trailers", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"te trailers", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(get("/", "te", "trailers")...)))
 		}},
-		{"host and authority", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"host and authority", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(get("/", "host", "other.example")...)))
 		}},
-		{"no authority", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"no authority", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(":method", "GET", ":scheme", "http", ":path", "/")))
 		}},
-		{"host only", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"host only", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(":method", "GET", ":scheme", "http", ":path", "/", "host", "h.example")))
 		}},
-		{"no path", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"no path", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(":method", "GET", ":scheme", "http", ":authority", "a")))
 		}},
-		{"unknown pseudo", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"unknown pseudo", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(get("/", ":foo", "bar")...)))
 		}},
-		{"pseudo after regular", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"pseudo after regular", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc("accept", "text/html", ":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a")))
 		}},
-		{"uppercase name", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"uppercase name", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(get("/", "Accept", "text/html")...)))
 		}},
-		{"space in value", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"space in value", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(get("/", "accept", " text/html ")...)))
 		}},
-		{"star path", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"star path", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(":method", "OPTIONS", ":scheme", "http", ":authority", "a", ":path", "*")))
 		}},
-		{"CONNECT", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"CONNECT", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(":method", "CONNECT", ":authority", "a:443")))
 		}},
-		{"bad authority", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"bad authority", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(":method", "GET", ":scheme", "http", ":authority", "a b", ":path", "/")))
 		}},
-		{"data after end stream", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"data after end stream", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(get("/")...)))
-			time.Sleep(100 * time.Millisecond)
+			w.answered(1)
 			fr.WriteData(1, true, []byte("x"))
 		}},
-		{"data on idle stream", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"data on idle stream", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteData(1, true, []byte("x"))
 		}},
-		{"rst on idle stream", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"rst on idle stream", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteRSTStream(1, http2.ErrCodeCancel)
 		}},
-		{"window update on idle stream", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"window update on idle stream", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteWindowUpdate(1, 100)
 		}},
-		{"stream id going down", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"stream id going down", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(5, true, enc(get("/")...)))
-			time.Sleep(100 * time.Millisecond) // net/http's handler has answered by then
+			w.answered(5)
 			fr.WriteHeaders(hdrs(3, true, enc(get("/")...)))
 		}},
-		{"even stream id", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"even stream id", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(2, true, enc(get("/")...)))
 		}},
-		{"closed stream headers", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"closed stream headers", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(get("/")...)))
-			time.Sleep(100 * time.Millisecond)
+			w.answered(1)
 			fr.WriteHeaders(hdrs(1, true, enc(get("/")...)))
 		}},
-		{"self dependency", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"self dependency", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WritePriority(1, http2.PriorityParam{StreamDep: 1, Weight: 10})
 		}},
-		{"self dependency in headers", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"self dependency in headers", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			p := hdrs(1, true, enc(get("/")...))
 			p.Priority = http2.PriorityParam{StreamDep: 1}
 			fr.WriteHeaders(p)
 		}},
-		{"priority then get", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"priority then get", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WritePriority(3, http2.PriorityParam{StreamDep: 1, Weight: 10})
 			fr.WriteHeaders(hdrs(1, true, enc(get("/")...)))
 		}},
-		{"zero window update", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"zero window update", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteWindowUpdate(0, 0)
 		}},
-		{"connection window overflow", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"connection window overflow", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteWindowUpdate(0, 1<<31-1)
 		}},
-		{"small window", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"small window", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 100})
 			fr.WriteHeaders(hdrs(1, true, enc(get("/", "accept", "text/html")...)))
-			time.Sleep(100 * time.Millisecond)
+			w.started(1)
 			fr.WriteWindowUpdate(1, 1<<20)
 		}},
-		{"small window relayed", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"small window relayed", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 10})
 			fr.WriteHeaders(hdrs(1, true, enc(get("/_maintenance/status")...)))
-			time.Sleep(100 * time.Millisecond)
+			w.started(1)
 			fr.WriteWindowUpdate(1, 1<<20)
 		}},
-		{"window grows by settings", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"window grows by settings", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
 			fr.WriteHeaders(hdrs(1, true, enc(get("/")...)))
-			time.Sleep(100 * time.Millisecond)
+			w.started(1) // the head; the body waits for window
 			fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 16})
 		}},
-		{"bad setting", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"bad setting", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 2})
 		}},
-		{"window setting too large", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"window setting too large", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 31})
 		}},
-		{"ping", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"ping", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WritePing(false, [8]byte{1, 2, 3})
 			fr.WriteHeaders(hdrs(1, true, enc(get("/")...)))
 		}},
-		{"push promise", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"push promise", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WritePushPromise(http2.PushPromiseParam{StreamID: 1, PromiseID: 2, BlockFragment: enc(get("/")...), EndHeaders: true})
 		}},
-		{"goaway then stream", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"goaway then stream", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, enc(get("/")...)))
 			fr.WriteGoAway(0, http2.ErrCodeNo, nil)
 			fr.WriteHeaders(hdrs(3, true, enc(get("/")...)))
 		}},
-		{"rst after open", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"rst after open", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, false, enc(get("/_echo/x")...)))
 			fr.WriteRSTStream(1, http2.ErrCodeCancel)
 			time.Sleep(100 * time.Millisecond)
 			fr.WriteData(1, true, []byte("late"))
 		}},
-		{"body then trailers", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"body then trailers", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, false, enc(":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/_echo/x", "trailer", "x-t")))
 			fr.WriteData(1, false, []byte("hello"))
 			fr.WriteHeaders(hdrs(1, true, enc("x-t", "v")))
 		}},
-		{"padded body", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"padded body", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, false, enc(":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/_echo/x")))
 			fr.WriteDataPadded(1, true, []byte("hello"), make([]byte, 20))
 		}},
-		{"trailers without end stream", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"trailers without end stream", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, false, enc(":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/_echo/x")))
 			fr.WriteHeaders(hdrs(1, false, enc("x-t", "v")))
 		}},
-		{"pseudo in trailers", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"pseudo in trailers", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, false, enc(":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/_echo/x")))
 			fr.WriteHeaders(hdrs(1, true, enc(":path", "/")))
 		}},
-		{"body beyond content-length", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"body beyond content-length", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, false, enc(":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/_echo/x", "content-length", "2")))
 			fr.WriteData(1, true, []byte("toolong"))
 		}},
-		{"headers on a relayed stream after its end", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"headers on a relayed stream after its end", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, false, enc(":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/_echo/x")))
 			fr.WriteData(1, true, []byte("x"))
-			time.Sleep(100 * time.Millisecond) // answered by then: the stream is closed
+			w.answered(1) // the stream is closed
 			fr.WriteHeaders(hdrs(1, true, enc("x-t", "v")))
 		}},
-		{"too many headers", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"too many headers", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			var fields []string
 			for i := range 40 {
 				fields = append(fields, fmt.Sprintf("x-%d", i), strings.Repeat("a", 8000))
@@ -527,7 +583,7 @@ func rawCorpus() []rawCase {
 			}
 			fr.WriteContinuation(1, true, b)
 		}},
-		{"too many headers, a body coming", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"too many headers, a body coming", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			var fields []string
 			for i := range 10 {
 				fields = append(fields, fmt.Sprintf("x-%d", i), strings.Repeat("a", 8000))
@@ -538,10 +594,10 @@ func rawCorpus() []rawCase {
 				fr.WriteContinuation(1, false, b[:16000])
 			}
 			fr.WriteContinuation(1, true, b)
-			time.Sleep(100 * time.Millisecond)
+			w.started(1) // the 431's head
 			fr.WriteData(1, true, []byte("body"))
 		}},
-		{"continuation flood", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"continuation flood", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: enc(get("/")...), EndStream: true})
 			junk := enc("x-flood", strings.Repeat("f", 8000))
 			for range 200 {
@@ -550,16 +606,16 @@ func rawCorpus() []rawCase {
 				}
 			}
 		}},
-		{"continuation on another stream", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"continuation on another stream", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			b := enc(get("/")...)
 			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b[:5], EndStream: true})
 			fr.WriteContinuation(3, true, b[5:])
 		}},
-		{"settings ack we never asked", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"settings ack we never asked", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteSettingsAck()
 			fr.WriteSettingsAck()
 		}},
-		{"bad hpack", func(fr *http2.Framer, enc func(...string) []byte) {
+		{"bad hpack", func(fr *http2.Framer, enc func(...string) []byte, w *rawWait) {
 			fr.WriteHeaders(hdrs(1, true, []byte{0xff, 0xff, 0xff, 0xff}))
 		}},
 	}
@@ -603,13 +659,27 @@ func rawExchange(t *testing.T, addr string, c rawCase) string {
 	var goAway string
 	closed := make(chan struct{})
 	var mu sync.Mutex
+	wait := &rawWait{changed: make(chan struct{}), seen: map[uint32]string{}}
 	go func() {
 		defer close(closed)
+		defer wait.note(0, false, true)
 		for {
 			conn.SetReadDeadline(time.Now().Add(time.Second))
 			f, err := fr.ReadFrame()
 			if err != nil {
 				return
+			}
+			if id := f.Header().StreamID; id != 0 {
+				ended := false
+				switch f := f.(type) {
+				case *http2.RSTStreamFrame:
+					ended = true
+				case *http2.DataFrame:
+					ended = f.StreamEnded()
+				case *http2.MetaHeadersFrame:
+					ended = f.StreamEnded()
+				}
+				wait.note(id, ended, false)
 			}
 			mu.Lock()
 			id := f.Header().StreamID
@@ -640,7 +710,7 @@ func rawExchange(t *testing.T, addr string, c rawCase) string {
 			mu.Unlock()
 		}
 	}()
-	c.write(fr, encode)
+	c.write(fr, encode, wait)
 	<-closed
 	mu.Lock()
 	defer mu.Unlock()
@@ -684,7 +754,7 @@ func TestH2FastMatchesNetHTTPOnRawFrames(t *testing.T) {
 func FuzzH2Frames(f *testing.F) {
 	for _, c := range rawCorpus() {
 		var b bytes.Buffer
-		c.write(http2.NewFramer(&b, nil), newEncoder())
+		c.write(http2.NewFramer(&b, nil), newEncoder(), nil)
 		f.Add(b.Bytes())
 	}
 	ours, _ := pair(f)
