@@ -2,9 +2,11 @@ package gate
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -159,6 +161,22 @@ func TestFastProxyPoolDropsConnectionsTheUpstreamClosed(t *testing.T) {
 	}
 }
 
+// awaitingClient is a client connection whose request the gate (fast path or not) has passed to
+// an upstream that reads it and answers nothing, with holdingUpstream's channel; the header timeout
+// is a minute. The connection closes with the test.
+func awaitingClient(t *testing.T, fast bool) (net.Conn, <-chan struct{}) {
+	t.Helper()
+	addr, closed := holdingUpstream(t, "", nil)
+	_, gateAddr := openGate(t, "http://"+addr, fast, map[string]string{"upstream_header_timeout": "1m"})
+	c, err := net.Dial("tcp", gateAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: example.com\r\n\r\n")
+	return c, closed
+}
+
 // A client that leaves while its request waits for the upstream's head must free the upstream
 // connection well before the header timeout, as with ReverseProxy, whose context net/http's
 // background read ends at once; a client that stays must not be cut off by that watch.
@@ -168,14 +186,7 @@ func TestProxyLetsGoOfUpstreamWhenClientLeavesBeforeTheHead(t *testing.T) {
 		name := map[bool]string{false: "ReverseProxy", true: "fast path"}[fast]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			addr, closed := holdingUpstream(t, "", nil) // reads the request, answers nothing
-			_, gateAddr := openGate(t, "http://"+addr, fast, map[string]string{"upstream_header_timeout": "1m"})
-			c, err := net.Dial("tcp", gateAddr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: example.com\r\n\r\n")
+			c, closed := awaitingClient(t, fast)
 			// Longer than the fast path's step between looks at the client.
 			select {
 			case <-closed:
@@ -258,5 +269,31 @@ func TestFastProxyHeadWrittenWhenTheSocketHasRoom(t *testing.T) {
 	}
 	if g := string(uc.buffered()); g != answer {
 		t.Errorf("read %q, want the answer %q", g, answer)
+	}
+}
+
+// A client that half-closes its connection after its request (shutdown(SHUT_WR), as nc -N does)
+// and whose upstream has not answered yet gets no answer at all on either path: net/http's
+// background read sees the end of the stream and ends the request's context, as the fast path's
+// look at the client does, and nginx closes such a connection likewise ("client prematurely closed
+// connection", 499). It must not get a made-up "200 OK" with an empty body, which is what net/http
+// sends for a handler that returns without writing.
+func TestProxyAnswersNothingToAClientThatHalfClosedBeforeTheHead(t *testing.T) {
+	t.Parallel()
+	for _, fast := range []bool{false, true} {
+		name := map[bool]string{false: "ReverseProxy", true: "fast path"}[fast]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c, _ := awaitingClient(t, fast)
+			c.(*net.TCPConn).CloseWrite()
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			got, err := io.ReadAll(c)
+			if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("reading the answer: %v (want the connection closed within a few seconds)", err)
+			}
+			if len(got) > 0 {
+				t.Errorf("the client that left got %q; want nothing (the upstream never answered)", got)
+			}
+		})
 	}
 }

@@ -352,7 +352,12 @@ func (p *proxy) modifyResponse(resp *http.Response) error {
 
 func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
-		return // the client went away; the upstream did nothing wrong
+		// The client went away (or half-closed its connection, which net/http's background read
+		// takes for the same); the upstream did nothing wrong. Returning without a write would make
+		// net/http send a "200 OK" with no body to a client that may still read, for a request
+		// nothing answered: abort instead, as ReverseProxy does when copying a body fails, so that
+		// the connection closes with nothing sent, as on the fast path and in nginx.
+		panic(http.ErrAbortHandler)
 	}
 	kind := errorKind(err)
 	if c := p.errs[kind]; c != nil {
