@@ -366,17 +366,40 @@ func checkShape(t *testing.T, base, maintpage string, appSrv *httptest.Server, d
 	}
 }
 
+// forwardAuth is the common setup of the forward-auth examples (nginx, Caddy): the proxy's binary,
+// the app, maintpage started with <proxy>/maintpage.yaml, a free port, and TLS files in a temp dir.
+type forwardAuth struct {
+	bin           string
+	app           *httptest.Server
+	mp, port, dir string
+	cert, key     string
+}
+
+func newForwardAuth(t *testing.T, proxy string) *forwardAuth {
+	t.Helper()
+	f := &forwardAuth{bin: need(t, proxy)}
+	f.app = app(t)
+	f.mp = startMaintpage(t, proxy+"/maintpage.yaml")
+	f.port = freePort(t)
+	f.dir = t.TempDir()
+	f.cert, f.key, _ = tlsFiles(t, f.dir)
+	return f
+}
+
+// example reads the example name with the app's and maintpage's addresses put in, then replace.
+func (f *forwardAuth) example(t *testing.T, name string, replace ...string) string {
+	t.Helper()
+	return example(t, name, append([]string{
+		"127.0.0.1:3000", strings.TrimPrefix(f.app.URL, "http://"),
+		"127.0.0.1:8080", f.mp,
+	}, replace...)...)
+}
+
 func TestNginxForwardAuth(t *testing.T) {
 	t.Parallel()
-	nginx := need(t, "nginx")
-	appSrv := app(t)
-	mp := startMaintpage(t, "nginx/maintpage.yaml")
-	port := freePort(t)
-	dir := t.TempDir()
-	cert, key, _ := tlsFiles(t, dir)
-	site := example(t, "nginx/maintpage.conf",
-		"127.0.0.1:3000", strings.TrimPrefix(appSrv.URL, "http://"),
-		"127.0.0.1:8080", mp,
+	f := newForwardAuth(t, "nginx")
+	nginx, appSrv, mp, port, dir, cert, key := f.bin, f.app, f.mp, f.port, f.dir, f.cert, f.key
+	site := f.example(t, "nginx/maintpage.conf",
 		"listen 443 ssl;", "listen 127.0.0.1:"+port+" ssl;",
 		"/etc/ssl/certs/shop.example.com.pem", cert,
 		"/etc/ssl/private/shop.example.com.key", key)
@@ -419,15 +442,9 @@ func checkThrough(t *testing.T, p *process, port, maintpage string, appSrv *http
 
 func TestCaddyForwardAuth(t *testing.T) {
 	t.Parallel()
-	caddy := need(t, "caddy")
-	appSrv := app(t)
-	mp := startMaintpage(t, "caddy/maintpage.yaml")
-	port := freePort(t)
-	dir := t.TempDir()
-	cert, key, _ := tlsFiles(t, dir)
-	site := example(t, "caddy/Caddyfile",
-		"127.0.0.1:3000", strings.TrimPrefix(appSrv.URL, "http://"),
-		"127.0.0.1:8080", mp,
+	f := newForwardAuth(t, "caddy")
+	caddy, appSrv, mp, port, dir, cert, key := f.bin, f.app, f.mp, f.port, f.dir, f.cert, f.key
+	site := f.example(t, "caddy/Caddyfile",
 		"shop.example.com {", "https://127.0.0.1:"+port+" {\n\ttls "+cert+" "+key)
 	// Global options for a test: no admin endpoint and no http→https redirect listener (their
 	// fixed ports would clash between runs), and the test's certificate instead of ACME.
