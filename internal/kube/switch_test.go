@@ -100,12 +100,31 @@ func req(targets ...Ref) Request {
 	return Request{Targets: targets, MaintenanceService: "maintpage", Why: "db upgrade"}
 }
 
-func TestIngressEveryBackendMovesAndComesBack(t *testing.T) {
-	t.Parallel()
+// adminWorld starts a world with the maintenance Service, creates docs in it
+// and returns the objects as created, in order, with an admin's client.
+func adminWorld(t *testing.T, docs ...string) (*world, *Client, []*unstructured.Unstructured) {
+	t.Helper()
 	w := newWorld(t)
 	w.maintenanceService()
-	before := w.create(shopIngress)
-	c := w.client(kubetest.Admin)
+	objs := make([]*unstructured.Unstructured, len(docs))
+	for i, doc := range docs {
+		objs[i] = w.create(doc)
+	}
+	return w, w.client(kubetest.Admin), objs
+}
+
+// unwritten reports an error when the object k/name no longer has before's resourceVersion.
+func (w *world) unwritten(k Kind, name string, before *unstructured.Unstructured, what string) {
+	w.t.Helper()
+	if got := w.get(k, name); got.GetResourceVersion() != before.GetResourceVersion() {
+		w.t.Errorf("%s (resourceVersion %s → %s)", what, before.GetResourceVersion(), got.GetResourceVersion())
+	}
+}
+
+func TestIngressEveryBackendMovesAndComesBack(t *testing.T) {
+	t.Parallel()
+	w, c, objs := adminWorld(t, shopIngress)
+	before := objs[0]
 	start := time.Now().Add(-time.Second)
 	t.Logf("the shared control plane (etcd, kube-apiserver, Gateway API CRDs) was ready in %s", w.cp.StartTime.Round(time.Millisecond))
 
@@ -146,10 +165,8 @@ func TestIngressEveryBackendMovesAndComesBack(t *testing.T) {
 
 func TestHTTPRouteWeightsDroppedFiltersKept(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.maintenanceService()
-	before := w.create(shopRoute)
-	c := w.client(kubetest.Admin)
+	w, c, objs := adminWorld(t, shopRoute)
+	before := objs[0]
 
 	on(t, c, Request{Targets: []Ref{{HTTPRoute, "shop"}}, MaintenanceService: "maintpage", MaintenancePort: "http"})
 	got := w.get(HTTPRoute, "shop")
@@ -194,10 +211,8 @@ func sameSpecExcept(t *testing.T, got, want *unstructured.Unstructured, field st
 
 func TestServiceSelectorAndPortsSwap(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.maintenanceService()
-	before := w.create(shopService)
-	c := w.client(kubetest.Admin)
+	w, c, objs := adminWorld(t, shopService)
+	before := objs[0]
 
 	on(t, c, req(Ref{Service, "shop"}))
 	got := w.get(Service, "shop")
@@ -221,10 +236,7 @@ func TestServiceSelectorAndPortsSwap(t *testing.T) {
 
 func TestConcurrentEditIsReportedNotOverwritten(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.maintenanceService()
-	w.create(shopIngress)
-	c := w.client(kubetest.Admin)
+	w, c, _ := adminWorld(t, shopIngress)
 
 	p, err := c.PlanOn(context.Background(), req(Ref{Ingress, "shop"}))
 	if err != nil {
@@ -265,17 +277,13 @@ func TestMissingMaintenanceServiceChangesNothing(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, s)
 		}
 	}
-	if got := w.get(Ingress, "shop"); got.GetResourceVersion() != before.GetResourceVersion() {
-		t.Errorf("the ingress was written (resourceVersion %s → %s)", before.GetResourceVersion(), got.GetResourceVersion())
-	}
+	w.unwritten(Ingress, "shop", before, "the ingress was written")
 }
 
 func TestOnAndOffTwiceAreHarmless(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.maintenanceService()
-	before := w.create(shopService)
-	c := w.client(kubetest.Admin)
+	w, c, objs := adminWorld(t, shopService)
+	before := objs[0]
 
 	on(t, c, req(Ref{Service, "shop"}))
 	first := w.get(Service, "shop")
@@ -283,9 +291,7 @@ func TestOnAndOffTwiceAreHarmless(t *testing.T) {
 	if len(p.Changes) != 0 || len(p.Done) != 1 || !strings.Contains(p.Done[0].Reason, "already in maintenance since") {
 		t.Errorf("second on: changes %d, done %+v; want nothing to do, already in maintenance", len(p.Changes), p.Done)
 	}
-	if got := w.get(Service, "shop"); got.GetResourceVersion() != first.GetResourceVersion() {
-		t.Error("second on wrote the object")
-	}
+	w.unwritten(Service, "shop", first, "second on wrote the object")
 	if s := saved(t, w.get(Service, "shop")); !strings.Contains(string(s.Fields[0].Was), "shop") {
 		t.Errorf("second on overwrote the saved selector: %s", s.Fields[0].Was)
 	}
@@ -296,9 +302,7 @@ func TestOnAndOffTwiceAreHarmless(t *testing.T) {
 	if len(p.Changes) != 0 || len(p.Done) != 1 || !strings.Contains(p.Done[0].Reason, "not in maintenance") {
 		t.Errorf("second off: changes %d, done %+v; want nothing to do", len(p.Changes), p.Done)
 	}
-	if got := w.get(Service, "shop"); got.GetResourceVersion() != back.GetResourceVersion() {
-		t.Error("second off wrote the object")
-	}
+	w.unwritten(Service, "shop", back, "second off wrote the object")
 	sameSpec(t, "after on, on, off, off", w.get(Service, "shop"), before)
 }
 
@@ -312,19 +316,13 @@ func TestOffWithoutOn(t *testing.T) {
 	if len(p.Changes) != 0 || len(p.Done) != 1 {
 		t.Fatalf("off without on planned %d changes, done %+v", len(p.Changes), p.Done)
 	}
-	if got := w.get(HTTPRoute, "shop"); got.GetResourceVersion() != before.GetResourceVersion() {
-		t.Error("off without on wrote the object")
-	}
+	w.unwritten(HTTPRoute, "shop", before, "off without on wrote the object")
 }
 
 func TestFailureOnSecondOfThreeIsRolledBack(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.maintenanceService()
-	ing := w.create(shopIngress)
-	route := w.create(shopRoute)
-	svc := w.create(shopService)
-	c := w.client(kubetest.Admin)
+	w, c, objs := adminWorld(t, shopIngress, shopRoute, shopService)
+	ing, route, svc := objs[0], objs[1], objs[2]
 
 	p, err := c.PlanOn(context.Background(), req(Ref{Ingress, "shop"}, Ref{HTTPRoute, "shop"}, Ref{Service, "shop"}))
 	if err != nil {
@@ -359,17 +357,13 @@ func TestFailureOnSecondOfThreeIsRolledBack(t *testing.T) {
 	if gotRoute.GetLabels()["edited"] != "yes" {
 		t.Error("the other editor's change to the route was lost")
 	}
-	if got := w.get(Service, "shop"); got.GetResourceVersion() != svc.GetResourceVersion() {
-		t.Error("the third object was written")
-	}
+	w.unwritten(Service, "shop", svc, "the third object was written")
 }
 
 func TestDryRunChangesNothing(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.maintenanceService()
-	before := w.create(shopIngress)
-	c := w.client(kubetest.Admin)
+	w, c, objs := adminWorld(t, shopIngress)
+	before := objs[0]
 
 	p, err := c.PlanOn(context.Background(), req(Ref{Ingress, "shop"}))
 	if err != nil {
@@ -381,17 +375,12 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if l := p.Changes[0].Lines[1]; l.Where != "shop.example.com/" || l.From != "shop-web:8080" || l.To != "maintpage:80" {
 		t.Errorf("plan line = %+v", l)
 	}
-	if got := w.get(Ingress, "shop"); got.GetResourceVersion() != before.GetResourceVersion() {
-		t.Error("planning (with the server's dry run) wrote the object")
-	}
+	w.unwritten(Ingress, "shop", before, "planning (with the server's dry run) wrote the object")
 }
 
 func TestMissingMaintenancePort(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.maintenanceService()
-	w.create(shopService)
-	c := w.client(kubetest.Admin)
+	_, c, _ := adminWorld(t, shopService)
 	// A port the maintenance Service does not have is refused before anything is written.
 	_, err := c.PlanOn(context.Background(), Request{Targets: []Ref{{Service, "shop"}}, MaintenanceService: "maintpage", MaintenancePort: "9999"})
 	if err == nil || !strings.Contains(err.Error(), `no port "9999"`) {
@@ -401,10 +390,7 @@ func TestMissingMaintenancePort(t *testing.T) {
 
 func TestEditDuringMaintenanceIsNotUndone(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.maintenanceService()
-	w.create(shopIngress)
-	c := w.client(kubetest.Admin)
+	w, c, _ := adminWorld(t, shopIngress)
 	on(t, c, req(Ref{Ingress, "shop"}))
 	w.edit(Ingress, "shop", func(u *unstructured.Unstructured) {
 		_ = unstructured.SetNestedField(u.Object, "someone-else", "spec", "defaultBackend", "service", "name")
@@ -414,19 +400,12 @@ func TestEditDuringMaintenanceIsNotUndone(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "/spec/defaultBackend was edited during maintenance") {
 		t.Fatalf("PlanOff = %v, want a refusal naming the edited field", err)
 	}
-	if got := w.get(Ingress, "shop"); got.GetResourceVersion() != edited.GetResourceVersion() {
-		t.Error("off wrote over an edit made during maintenance")
-	}
+	w.unwritten(Ingress, "shop", edited, "off wrote over an edit made during maintenance")
 }
 
 func TestSelectorAndStatus(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.maintenanceService()
-	w.create(shopIngress)
-	w.create(shopRoute)
-	w.create(shopService)
-	c := w.client(kubetest.Admin)
+	_, c, _ := adminWorld(t, shopIngress, shopRoute, shopService)
 
 	p := on(t, c, Request{Targets: []Ref{{Kind: Ingress}, {Kind: HTTPRoute}}, Selector: "app=shop", MaintenanceService: "maintpage", Why: "window"})
 	if len(p.Changes) != 2 {
