@@ -181,17 +181,12 @@ func (l *fastListener) shutdown(deadline <-chan struct{}) {
 		fc.wake()
 	}
 	l.mu.Unlock()
-	waitOrClose(&l.wg, deadline, func() {
-		l.mu.Lock()
-		for fc := range l.conns {
-			fc.c.Close()
-		}
-		l.mu.Unlock()
-	})
+	waitOrClose(&l.wg, deadline, &l.mu, l.conns, func(fc *fastConn) net.Conn { return fc.c })
 }
 
-// waitOrClose waits for wg; if deadline comes first, it calls closeAll and waits on.
-func waitOrClose(wg *sync.WaitGroup, deadline <-chan struct{}, closeAll func()) {
+// waitOrClose waits for wg; if deadline comes first, it closes the net.Conn (given by netConn) of
+// every connection still in conns, under mu, and waits on.
+func waitOrClose[C comparable](wg *sync.WaitGroup, deadline <-chan struct{}, mu *sync.Mutex, conns map[C]struct{}, netConn func(C) net.Conn) {
 	finished := make(chan struct{})
 	go func() {
 		wg.Wait()
@@ -200,7 +195,11 @@ func waitOrClose(wg *sync.WaitGroup, deadline <-chan struct{}, closeAll func()) 
 	select {
 	case <-finished:
 	case <-deadline:
-		closeAll()
+		mu.Lock()
+		for c := range conns {
+			netConn(c).Close()
+		}
+		mu.Unlock()
 		<-finished
 	}
 }

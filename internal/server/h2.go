@@ -145,13 +145,7 @@ func (s *h2Server) shutdown(deadline <-chan struct{}) {
 		c.shutdown()
 	}
 	s.mu.Unlock()
-	waitOrClose(&s.wg, deadline, func() {
-		s.mu.Lock()
-		for c := range s.conns {
-			c.c.Close()
-		}
-		s.mu.Unlock()
-	})
+	waitOrClose(&s.wg, deadline, &s.mu, s.conns, func(c *h2Conn) net.Conn { return c.c })
 }
 
 // h2Conn is one HTTP/2 connection.

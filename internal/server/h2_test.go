@@ -635,21 +635,31 @@ func newEncoder() func(fields ...string) []byte {
 	}
 }
 
+// dialH2 connects to addr and opens an HTTP/2 connection on it: the client preface and an empty
+// SETTINGS frame sent, and a framer that decodes header blocks. The caller closes conn.
+func dialH2(addr string) (net.Conn, *http2.Framer, error) {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	io.WriteString(conn, http2.ClientPreface)
+	fr := http2.NewFramer(conn, conn)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.WriteSettings()
+	return conn, fr, nil
+}
+
 // rawExchange runs a raw case against addr (on any goroutine) and returns what came back: per stream, its header
 // blocks (Date left out), its body and its RST_STREAM code; the GOAWAY code; whether it closed.
 func rawExchange(t *testing.T, addr string, c rawCase) string {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	conn, fr, err := dialH2(addr)
 	if err != nil {
 		t.Error(err) // on another goroutine than the test's
 		return err.Error()
 	}
 	defer conn.Close()
 	encode := newEncoder()
-	io.WriteString(conn, http2.ClientPreface)
-	fr := http2.NewFramer(conn, conn)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	fr.WriteSettings()
 	type stream struct {
 		heads []string
 		body  []byte
@@ -798,7 +808,7 @@ const rapidResets = 600
 func TestH2FastRapidReset(t *testing.T) {
 	t.Parallel()
 	ours, _ := pair(t)
-	conn, err := net.DialTimeout("tcp", ours, 5*time.Second)
+	conn, fr, err := dialH2(ours)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -812,10 +822,6 @@ func TestH2FastRapidReset(t *testing.T) {
 		}
 		return bytes.Clone(encBuf.Bytes())
 	}
-	io.WriteString(conn, http2.ClientPreface)
-	fr := http2.NewFramer(conn, conn)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	fr.WriteSettings()
 	go func() {
 		id := uint32(1)
 		for i := range rapidResets {
@@ -895,15 +901,11 @@ func TestH2FastCloseIsGraceful(t *testing.T) {
 	t.Parallel()
 	h := held{started: make(chan struct{}), release: make(chan struct{})}
 	s := openH2(t, h, time.Minute)
-	conn, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+	conn, fr, err := dialH2(s.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	io.WriteString(conn, http2.ClientPreface)
-	fr := http2.NewFramer(conn, conn)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	fr.WriteSettings()
 	encode := newEncoder()
 	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: encode(get("/slow")...), EndStream: true, EndHeaders: true})
 	<-h.started
@@ -962,15 +964,11 @@ func TestH2FastIdleTimeout(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	s := openH2(t, held{}, idle)
 	t.Cleanup(func() { s.Close(context.Background()) })
-	conn, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+	conn, fr, err := dialH2(s.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	io.WriteString(conn, http2.ClientPreface)
-	fr := http2.NewFramer(conn, conn)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	fr.WriteSettings()
 	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: newEncoder()(get("/")...), EndStream: true, EndHeaders: true})
 	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var answered time.Time
